@@ -1,0 +1,237 @@
+#include "ops/op_table.hpp"
+
+#include <cstring>
+
+#include "ops/validate.hpp"
+
+namespace zw {
+namespace {
+
+// Raw guest arguments by position.
+struct Raw {
+  const wasmtime_val_raw_t* v;
+  uint32_t ptr(int i) const { return static_cast<uint32_t>(v[i].i32); }
+  int32_t i32(int i) const { return v[i].i32; }
+  uint32_t u32(int i) const { return static_cast<uint32_t>(v[i].i32); }
+  float f32(int i) const { return v[i].f32; }
+};
+
+constexpr uint32_t kMatmulAccumulate = 1u, kMatmulDTypeMask = 0xff00u;
+constexpr uint32_t kCausal = 1u, kRopeAdjacent = 1u;
+
+uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("matmul", ctx.memory_size);
+  uint32_t flags = r.u32(6);
+  ck.flags(flags, kMatmulAccumulate | kMatmulDTypeMask);
+  MatmulArgs a{};
+  a.m = ck.dim("m", r.i32(3));
+  a.n = ck.dim("n", r.i32(4));
+  a.k = ck.dim("k", r.i32(5));
+  a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> 8);
+  a.accumulate = flags & kMatmulAccumulate;
+  if (is_block_quantized(a.b_type) && a.k % 32 != 0)
+    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of 32 for a quantized B");
+  ByteRange ra = ck.span("a", r.ptr(0), ck.product("m*k", {uint64_t(a.m), uint64_t(a.k)}), 4, 4);
+  ByteRange rb = ck.span("b", r.ptr(1), a.n, row_bytes(a.b_type, a.k), a.b_type == DType::f32 ? 4 : 2);
+  ByteRange rc = ck.span("c", r.ptr(2), ck.product("m*n", {uint64_t(a.m), uint64_t(a.n)}), 4, 4);
+  ck.no_overlap("c", rc, "a", ra, false);
+  ck.no_overlap("c", rc, "b", rb, false);
+  a.a = ra.begin, a.b = rb.begin, a.c = rc.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+// add, mul (binary) and scale, gelu, silu (unary): out may alias an input exactly.
+template <Elementwise Op>
+uint64_t issue_elementwise(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  static constexpr const char* kNames[] = {"add", "mul", "scale", "gelu", "silu"};
+  constexpr bool binary = Op == Elementwise::add || Op == Elementwise::mul;
+  Raw r{args};
+  ArgChecker ck(kNames[static_cast<int>(Op)], ctx.memory_size);
+  ElementwiseArgs e{};
+  e.op = Op;
+  e.n = ck.dim("n", r.i32(binary ? 3 : 2));
+  const char* in_name = binary ? "a" : "x";
+  ByteRange ra = ck.span(in_name, r.ptr(0), uint64_t(e.n), 4, 4);
+  ByteRange rb = ra;
+  if (binary) rb = ck.span("b", r.ptr(1), uint64_t(e.n), 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(binary ? 2 : 1), uint64_t(e.n), 4, 4);
+  ck.no_overlap("out", ro, in_name, ra, true);
+  if (binary) ck.no_overlap("out", ro, "b", rb, true);
+  if (Op == Elementwise::scale) e.s = r.f32(3);
+  e.a = ra.begin, e.b = rb.begin, e.out = ro.begin;
+  ctx.executor.run(e);
+  return ck.bytes_touched();
+}
+
+// layernorm(x, gamma, beta, out, rows, cols, eps) / rmsnorm(x, gamma, out, rows, cols, eps)
+template <bool Rms>
+uint64_t issue_norm(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck(Rms ? "rmsnorm" : "layernorm", ctx.memory_size);
+  const int base = Rms ? 3 : 4;  // index of rows
+  NormArgs a{};
+  a.rms = Rms;
+  a.rows = ck.dim("rows", r.i32(base));
+  a.cols = ck.dim("cols", r.i32(base + 1));
+  a.eps = r.f32(base + 2);
+  if (!(a.eps >= 0.0f)) ck.fail("eps must be >= 0");
+  uint64_t elems = ck.product("rows*cols", {uint64_t(a.rows), uint64_t(a.cols)});
+  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
+  ByteRange rg = ck.span("gamma", r.ptr(1), uint64_t(a.cols), 4, 4);
+  ByteRange rbeta{};
+  if (!Rms) rbeta = ck.span("beta", r.ptr(2), uint64_t(a.cols), 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(Rms ? 2 : 3), elems, 4, 4);
+  ck.no_overlap("out", ro, "x", rx, true);
+  ck.no_overlap("out", ro, "gamma", rg, false);
+  if (!Rms) ck.no_overlap("out", ro, "beta", rbeta, false);
+  a.x = rx.begin, a.gamma = rg.begin, a.beta = rbeta.begin, a.out = ro.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+uint64_t issue_softmax(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("softmax", ctx.memory_size);
+  ck.flags(r.u32(5), kCausal);
+  SoftmaxArgs a{};
+  a.rows = ck.dim("rows", r.i32(2));
+  a.cols = ck.dim("cols", r.i32(3));
+  a.scale = r.f32(4);
+  a.causal = r.u32(5) & kCausal;
+  uint64_t elems = ck.product("rows*cols", {uint64_t(a.rows), uint64_t(a.cols)});
+  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(1), elems, 4, 4);
+  ck.no_overlap("out", ro, "x", rx, true);
+  a.x = rx.begin, a.out = ro.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+uint64_t issue_rope(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("rope", ctx.memory_size);
+  ck.flags(r.u32(7), kRopeAdjacent);
+  RopeArgs a{};
+  a.rows = ck.dim("rows", r.i32(2));
+  a.heads = ck.dim("heads", r.i32(3));
+  a.head_dim = ck.dim("head_dim", r.i32(4), 2);
+  if (a.head_dim % 2) ck.fail("head_dim = " + std::to_string(a.head_dim) + " must be even");
+  a.pos0 = ck.dim("pos0", r.i32(5), 0);
+  a.theta = r.f32(6);
+  if (!(a.theta > 0.0f) || a.theta == __builtin_inff()) ck.fail("theta must be finite and > 0");
+  a.adjacent = r.u32(7) & kRopeAdjacent;
+  uint64_t elems = ck.product("rows*heads*head_dim", {uint64_t(a.rows), uint64_t(a.heads), uint64_t(a.head_dim)});
+  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(1), elems, 4, 4);
+  ck.no_overlap("out", ro, "x", rx, true);
+  a.x = rx.begin, a.out = ro.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+uint64_t issue_attention(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("attention", ctx.memory_size);
+  ck.flags(r.u32(10), kCausal);
+  AttentionArgs a{};
+  a.seq_q = ck.dim("seq_q", r.i32(4));
+  a.seq_kv = ck.dim("seq_kv", r.i32(5));
+  a.heads = ck.dim("heads", r.i32(6));
+  a.kv_heads = ck.dim("kv_heads", r.i32(7));
+  a.head_dim = ck.dim("head_dim", r.i32(8));
+  a.scale = r.f32(9);
+  a.causal = r.u32(10) & kCausal;
+  if (a.heads % a.kv_heads)
+    ck.fail("heads = " + std::to_string(a.heads) + " is not a multiple of kv_heads = " +
+            std::to_string(a.kv_heads));
+  uint64_t q_elems = ck.product("seq_q*heads*head_dim", {uint64_t(a.seq_q), uint64_t(a.heads), uint64_t(a.head_dim)});
+  uint64_t kv_elems = ck.product("seq_kv*kv_heads*head_dim", {uint64_t(a.seq_kv), uint64_t(a.kv_heads), uint64_t(a.head_dim)});
+  ByteRange rq = ck.span("q", r.ptr(0), q_elems, 4, 4);
+  ByteRange rk = ck.span("k", r.ptr(1), kv_elems, 4, 4);
+  ByteRange rv = ck.span("v", r.ptr(2), kv_elems, 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(3), q_elems, 4, 4);
+  ck.no_overlap("out", ro, "q", rq, false);
+  ck.no_overlap("out", ro, "k", rk, false);
+  ck.no_overlap("out", ro, "v", rv, false);
+  a.q = rq.begin, a.k = rk.begin, a.v = rv.begin, a.out = ro.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+uint64_t issue_gather(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("gather", ctx.memory_size);
+  GatherArgs a{};
+  a.rows = ck.dim("rows", r.i32(1));
+  a.n = ck.dim("n", r.i32(4));
+  a.dim = ck.dim("dim", r.i32(5));
+  a.type = ck.dtype("dtype", r.u32(6));
+  if (is_block_quantized(a.type) && a.dim % 32 != 0)
+    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of 32 for a quantized table");
+  ByteRange rt = ck.span("table", r.ptr(0), uint64_t(a.rows), row_bytes(a.type, a.dim), a.type == DType::f32 ? 4 : 2);
+  ByteRange ri = ck.span("ids", r.ptr(2), uint64_t(a.n), 4, 4);
+  ByteRange ro = ck.span("out", r.ptr(3), ck.product("n*dim", {uint64_t(a.n), uint64_t(a.dim)}), 4, 4);
+  ck.no_overlap("out", ro, "table", rt, false);
+  ck.no_overlap("out", ro, "ids", ri, false);
+  for (int32_t i = 0; i < a.n; ++i) {
+    int32_t id;
+    std::memcpy(&id, ctx.memory_base + ri.begin + 4 * uint64_t(i), 4);
+    if (id < 0 || id >= a.rows)
+      ck.fail("ids[" + std::to_string(i) + "] = " + std::to_string(id) + " is outside [0, " +
+              std::to_string(a.rows) + ")");
+  }
+  a.table = rt.begin, a.ids = ri.begin, a.out = ro.begin;
+  ctx.executor.run(a);
+  return ck.bytes_touched();
+}
+
+template <bool Prefetch>
+uint64_t issue_hint(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck(Prefetch ? "prefetch" : "advise", ctx.memory_size);
+  HintArgs h{};
+  int32_t len = ck.dim("len", r.i32(1), 0);
+  int32_t code = r.i32(2);
+  if (Prefetch) {
+    if (code != 0 && code != 1) ck.fail("where = " + std::to_string(code) + " must be 0 (host) or 1 (device)");
+    h.hint = code ? Hint::prefetch_device : Hint::prefetch_host;
+  } else {
+    if (code != 1) ck.fail("advice = " + std::to_string(code) + " is unknown (1 = read-mostly)");
+    h.hint = Hint::read_mostly;
+  }
+  ByteRange rp = ck.span("ptr", r.ptr(0), uint64_t(len), 1, 1);
+  h.ptr = rp.begin, h.len = rp.size();
+  if (h.len) ctx.executor.run(h);
+  return ck.bytes_touched();
+}
+
+uint64_t issue_sync(OpContext& ctx, const wasmtime_val_raw_t*) {
+  ctx.executor.sync();
+  return 0;
+}
+
+constexpr OpDef kOps[] = {
+    {"matmul", "iiiiiii", issue_matmul},
+    {"add", "iiii", issue_elementwise<Elementwise::add>},
+    {"mul", "iiii", issue_elementwise<Elementwise::mul>},
+    {"scale", "iiif", issue_elementwise<Elementwise::scale>},
+    {"gelu", "iii", issue_elementwise<Elementwise::gelu>},
+    {"silu", "iii", issue_elementwise<Elementwise::silu>},
+    {"layernorm", "iiiiiif", issue_norm<false>},
+    {"rmsnorm", "iiiiif", issue_norm<true>},
+    {"softmax", "iiiifi", issue_softmax},
+    {"rope", "iiiiiifi", issue_rope},
+    {"attention", "iiiiiiiiifi", issue_attention},
+    {"gather", "iiiiiii", issue_gather},
+    {"sync", "", issue_sync},
+    {"prefetch", "iii", issue_hint<true>},
+    {"advise", "iii", issue_hint<false>},
+};
+
+}  // namespace
+
+std::span<const OpDef> op_table() { return kOps; }
+
+}  // namespace zw

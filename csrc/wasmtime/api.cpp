@@ -1,0 +1,96 @@
+#include "wasmtime/api.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#include "zerowasm/error.hpp"
+
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
+namespace zw {
+namespace {
+
+#if defined(_WIN32)
+const char* kDefaultLibrary = "wasmtime.dll";
+void* open_library(const std::string& path, std::string& err) {
+  HMODULE h = LoadLibraryA(path.c_str());
+  if (!h) err = "LoadLibrary error " + std::to_string(GetLastError());
+  return reinterpret_cast<void*>(h);
+}
+void* find_symbol(void* lib, const char* name) {
+  return reinterpret_cast<void*>(GetProcAddress(reinterpret_cast<HMODULE>(lib), name));
+}
+#else
+#if defined(__APPLE__)
+const char* kDefaultLibrary = "libwasmtime.dylib";
+#else
+const char* kDefaultLibrary = "libwasmtime.so";
+#endif
+void* open_library(const std::string& path, std::string& err) {
+  // RTLD_LOCAL: the wasmtime Python package dlopens the same file; the loader
+  // hands both of us the one already-mapped instance.
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char* e = dlerror();
+    err = e ? e : "unknown dlopen error";
+  }
+  return h;
+}
+void* find_symbol(void* lib, const char* name) { return dlsym(lib, name); }
+#endif
+
+std::mutex g_mutex;
+WasmtimeApi g_api;
+std::atomic<bool> g_loaded{false};
+
+}  // namespace
+
+const WasmtimeApi& load_wasmtime(const std::string& requested) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  std::string path = requested;
+  if (path.empty()) {
+    const char* env = std::getenv("ZEROWASM_WASMTIME_LIB");
+    path = (env && *env) ? env : kDefaultLibrary;
+  }
+  if (g_loaded) {
+    if (!requested.empty() && requested != g_api.library_path)
+      throw Error("wasmtime is already loaded from " + g_api.library_path +
+                  "; cannot also load " + requested + " in the same process");
+    return g_api;
+  }
+  std::string err;
+  void* lib = open_library(path, err);
+  if (!lib)
+    throw Error("cannot load the wasmtime C API library '" + path + "': " + err +
+                " (set ZEROWASM_WASMTIME_LIB to a libwasmtime of C API v50.0.0)");
+  WasmtimeApi api;
+  std::vector<std::string> missing;
+#define ZW_RESOLVE_FN(ret, name, params)                                      \
+  api.name = reinterpret_cast<ret(*) params>(find_symbol(lib, #name));        \
+  if (!api.name) missing.push_back(#name);
+  ZW_WASMTIME_SYMBOLS(ZW_RESOLVE_FN)
+#undef ZW_RESOLVE_FN
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    // The library stays loaded: unloading a half-used runtime is not worth the risk.
+    throw Error("'" + path + "' is not a wasmtime C API v50 library: missing symbols " + list);
+  }
+  api.library_path = path;
+  g_api = api;
+  g_loaded = true;
+  return g_api;
+}
+
+const WasmtimeApi& wasmtime() {
+  if (!g_loaded) throw Error("wasmtime is not loaded (call zw::load_wasmtime first)");
+  return g_api;
+}
+
+}  // namespace zw

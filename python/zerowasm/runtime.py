@@ -1,0 +1,227 @@
+"""Runtime, Module, Instance and Memory: the Python face of the C++ core."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from . import _zerowasm
+from .errors import Error, LinkError
+
+WASMTIME_VERSION = "50.0.1"
+PAGE_SIZE = 65536
+
+Source = Union[str, bytes, bytearray, memoryview, os.PathLike]
+
+
+def wasmtime_library() -> str:
+    """Path of the wasmtime C API library inside the ``wasmtime`` wheel (same file wasmtime-py loads)."""
+    override = os.environ.get("ZEROWASM_WASMTIME_LIB")
+    if override:
+        return override
+    try:
+        version = metadata.version("wasmtime")
+    except metadata.PackageNotFoundError:
+        raise Error(f"the wasmtime package is not installed (pip install wasmtime=={WASMTIME_VERSION})") from None
+    if version != WASMTIME_VERSION:
+        raise Error(f"zerowasm needs wasmtime=={WASMTIME_VERSION} (its C API v50 layouts), found {version}")
+    import wasmtime  # noqa: PLC0415  (only to locate the wheel's files)
+
+    root = Path(wasmtime.__file__).parent
+    for name in ("_libwasmtime.so", "_libwasmtime.dylib", "_wasmtime.dll"):
+        found = sorted(root.glob(f"*/{name}"))
+        if found:
+            return str(found[0])
+    raise Error(f"no wasmtime C API library found under {root}")
+
+
+def backends() -> list[str]:
+    """Names of the backends usable on this machine, in ``"auto"`` preference order."""
+    return [name for name, available, _ in _zerowasm.backends() if available]
+
+
+def backend_details() -> list[tuple[str, bool, str]]:
+    """Every compiled-in backend as (name, available, device or reason unavailable)."""
+    return [tuple(b) for b in _zerowasm.backends()]
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str
+    name: str
+    kind: str
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str
+    kind: str
+    params: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+
+class Runtime:
+    """Loads modules for one backend.
+
+    backend: ``"auto"`` (first available of cuda, metal, cpu; ``ZEROWASM_BACKEND`` overrides),
+    or a name from :func:`backends`. memory: default memory mode of instances: ``"guard"``
+    (host pages, bounds checks elided), ``"bounded"`` (explicit bounds checks) or ``"managed"``
+    (GPU-managed memory, CUDA only). ``"mapped"`` is an alias of ``"guard"``.
+    """
+
+    def __init__(self, backend: str | None = None, memory: str = "guard") -> None:
+        if backend is None or backend == "auto":
+            backend = os.environ.get("ZEROWASM_BACKEND", "auto")
+        self._rt = _zerowasm.Runtime(backend, memory, wasmtime_library())
+
+    @property
+    def backend(self) -> str:
+        return self._rt.backend
+
+    @property
+    def memory_mode(self) -> str:
+        return self._rt.memory_mode
+
+    def load(self, src: Source) -> Module:
+        """Compile a module from a path, Wasm bytes, or WAT text."""
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            data = bytes(src)
+            if data[:4] == b"\0asm":
+                return Module(self._rt.load_bytes(data))
+            return Module(self._rt.load_wat(data.decode("utf-8")))
+        if isinstance(src, str) and src.lstrip().startswith("("):
+            return Module(self._rt.load_wat(src))
+        path = Path(src)
+        if not path.is_file():
+            raise Error(f"no such module file: {path}")
+        return self.load(path.read_bytes())
+
+    def __repr__(self) -> str:
+        return f"Runtime(backend={self.backend!r}, memory={self.memory_mode!r})"
+
+
+class Module:
+    def __init__(self, mod: Any) -> None:
+        self._mod = mod
+
+    @property
+    def imports(self) -> list[Import]:
+        return [Import(m, n, k, tuple(p), tuple(r)) for m, n, k, p, r in self._mod.imports]
+
+    @property
+    def exports(self) -> list[Export]:
+        return [Export(n, k, tuple(p), tuple(r)) for n, k, p, r in self._mod.exports]
+
+    def instantiate(self, max_memory: int | None = None, memory: str | None = None, wasi: bool = True) -> Instance:
+        """Instantiate (and run ``_initialize`` for reactors).
+
+        max_memory: bytes the guest may grow to. memory: override the runtime's memory mode.
+        wasi: satisfy ``wasi_snapshot_preview1`` imports (stdout/stderr inherited).
+        """
+        return Instance(self._mod.instantiate(max_memory, memory, wasi), self.exports)
+
+
+class Exports:
+    """Attribute access to an instance's exported functions: ``inst.exports.run(1, 2)``."""
+
+    def __init__(self, inst: Instance) -> None:
+        self._inst = inst
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self._inst.function(name)
+        except LinkError as e:
+            raise AttributeError(str(e)) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._inst.function(name)
+
+    def __dir__(self) -> list[str]:
+        return [e.name for e in self._inst.export_list if e.kind == "func"]
+
+
+class Memory(_zerowasm.Memory):
+    """The instance's linear memory: its own bytes, not a copy.
+
+    Supports the buffer protocol (``memoryview(mem)``, ``np.asarray(mem)``). Views keep the
+    instance alive. The base address never moves; views made before a ``grow`` stay valid but
+    only cover the memory as it was.
+    """
+
+    def view(self, offset: int, shape: int | Sequence[int], dtype: Any = np.uint8) -> np.ndarray:
+        """A writable numpy array over ``shape`` elements of ``dtype`` at byte ``offset``."""
+        dt = np.dtype(dtype)
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        count = math.prod(dims)
+        if offset < 0 or count < 0 or offset + count * dt.itemsize > self.size:
+            raise Error(f"view [{offset}, +{count}x{dt.itemsize} bytes) lies outside the memory's {self.size} bytes")
+        if dt.alignment > 1 and offset % dt.alignment:
+            raise Error(f"view offset {offset} is not {dt.alignment}-byte aligned for {dt}")
+        return np.frombuffer(self, dtype=dt, count=count, offset=offset).reshape(dims)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self.view(offset, size))
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
+        src = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8).ravel()
+        self.view(offset, src.size)[:] = src
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"Memory(address=0x{self.address:x}, size={self.size}, mode={self.mode!r})"
+
+
+class Instance:
+    """A running guest. Use from one thread at a time."""
+
+    def __init__(self, inst: Any, export_list: list[Export]) -> None:
+        self._inst = inst
+        self._memory: Memory | None = None
+        self.export_list = export_list
+        self.exports = Exports(self)
+
+    def function(self, name: str) -> Any:
+        return self._inst.function(name)
+
+    def call(self, name: str, *args: int | float) -> Any:
+        """Call an exported function; i32/i64/f32/f64 arguments and results."""
+        return self._inst.function(name)(*args)
+
+    @property
+    def memory(self) -> Memory:
+        if self._memory is None:
+            if not self._inst.has_memory():
+                raise Error("the module defines no linear memory")
+            self._memory = Memory(self._inst)
+        return self._memory
+
+    @property
+    def backend(self) -> str:
+        return self._inst.backend
+
+    def sync(self) -> None:
+        self._inst.sync()
+
+    def stats(self) -> dict[str, Any]:
+        """Per-op calls, bytes and seconds, plus ``copies`` (staging copies any backend made)."""
+        return self._inst.stats()
+
+    def reset_stats(self) -> None:
+        self._inst.reset_stats()
+
+    def device_address(self, offset: int) -> int:
+        """Address the backend's kernels use for guest offset ``offset``."""
+        return self._inst.device_address(offset)
