@@ -213,7 +213,9 @@ std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args)
       take_error_message(err);
       throw Trap(f.name + ": guest called proc_exit(" + std::to_string(status) + ")", -1);
     }
-    throw Error(f.name + ": " + take_error_message(err));
+    // Traps raised by host functions (a zw.* op rejecting its arguments)
+    // come back as errors rather than wasm_trap_t.
+    throw Trap(f.name + ": " + take_error_message(err), -1);
   }
   if (trap) throw_trap(trap, f.name);
   std::vector<Value> results;
