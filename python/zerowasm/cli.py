@@ -7,8 +7,11 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
 from . import __version__
 from .errors import Error
+from .guests import GUESTS, guest_path
 from .runtime import PAGE_SIZE, Runtime, backend_details, wasmtime_library
 
 
@@ -33,9 +36,12 @@ def _parse_arg(text: str) -> int | float:
 
 def cmd_run(args: argparse.Namespace) -> int:
     rt = Runtime(args.backend, memory=args.memory)
-    inst = rt.load(args.module).instantiate()
+    module = args.module
+    if not Path(module).exists() and module in GUESTS:
+        module = str(guest_path(module))  # a bundled guest, by name
+    inst = rt.load(module).instantiate()
     t0 = time.perf_counter()
-    result = inst.call(args.func, *[_parse_arg(a) for a in args.args])
+    result = inst.call(args.function, *[_parse_arg(a) for a in args.args])
     elapsed = time.perf_counter() - t0
     if result is not None:
         print(result)
@@ -69,16 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zerowasm", description="Run Wasm guests on GPU-visible linear memory.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("info", help="versions, wasmtime library, backends").set_defaults(func=cmd_info)
+    sub.add_parser("info", help="versions, wasmtime library, backends").set_defaults(handler=cmd_info)
 
     run = sub.add_parser("run", help="call an exported function of a module")
-    run.add_argument("module")
-    run.add_argument("func")
+    run.add_argument("module", help="a .wasm/.wat file, or a bundled guest: " + ", ".join(GUESTS))
+    run.add_argument("function")
     run.add_argument("args", nargs="*")
     run.add_argument("--backend", default=None)
     run.add_argument("--memory", default="guard", choices=["guard", "mapped", "bounded", "managed"])
     run.add_argument("--stats", action="store_true", help="print op statistics to stderr")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(handler=cmd_run)
 
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in DELEGATED:
             return _run_delegated(argv[0], argv[1:])
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        return int(args.handler(args))
     except Error as e:
         print(f"zerowasm: error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,69 @@
+"""The guest modules zerowasm ships as C sources, built on first use and cached.
+
+Shipping sources (not binaries) keeps one toolchain of record (``zerowasm cc``,
+the ziglang PyPI package by default) and lets users rebuild or modify the
+guests; the build is cached by a hash of the sources, flags and compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import toolchain
+from .models.fetch import cache_dir
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    directory: str  # relative to the guest source root
+    stack_size: int = 1 << 20
+    defines: tuple[str, ...] = ()
+    extra_flags: tuple[str, ...] = field(default=())
+
+
+GUESTS: dict[str, GuestSpec] = {
+    "vec_add": GuestSpec("examples/vec_add"),
+    "minilm": GuestSpec("models/minilm"),
+    "smollm": GuestSpec("models/smollm"),
+}
+
+
+def source_root() -> Path:
+    """guest/ sources: installed as package data, or the repository's guest/ directory."""
+    installed = Path(__file__).parent / "guest"
+    if installed.is_dir():
+        return installed
+    repo = Path(__file__).resolve().parents[2] / "guest"
+    if repo.is_dir():
+        return repo
+    raise FileNotFoundError("zerowasm's guest sources are missing from this installation")
+
+
+def _sources(spec: GuestSpec) -> list[Path]:
+    root = source_root()
+    target = root / spec.directory
+    if target.is_dir():
+        return sorted(target.glob("*.c"))
+    return [target.with_suffix(".c")]
+
+
+def guest_path(name: str, *, quiet: bool = False) -> Path:
+    """Path to the built ``name`` guest (.wasm), compiling it once if needed."""
+    spec = GUESTS[name]
+    sources = _sources(spec)
+    headers = sorted({h for s in sources for h in s.parent.glob("*.h")})
+    digest = hashlib.sha256()
+    for path in [*sources, *headers, toolchain.sdk_include_dir() / "zerowasm.h"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    compiler = toolchain.find_compiler()
+    digest.update(repr((spec, compiler.kind, compiler.ident, compiler.flags)).encode())
+    out = cache_dir() / "guests" / f"{name}-{digest.hexdigest()[:16]}.wasm"
+    if not out.is_file():
+        if not quiet:
+            print(f"zerowasm: building the {name} guest (first use; cached in {out.parent})...", file=sys.stderr)
+        toolchain.compile_c(sources, out, include_dirs=[sources[0].parent], defines=spec.defines,
+                            stack_size=spec.stack_size, extra_flags=spec.extra_flags, compiler=compiler)
+    return out
