@@ -9,7 +9,6 @@ change to either side makes the import check fail loudly.
 from __future__ import annotations
 
 import numpy as np
-
 import zerowasm
 
 SIGNATURES: dict[str, str] = {

@@ -7,10 +7,9 @@ import zlib
 
 import numpy as np
 import pytest
+import zerowasm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import zerowasm
 from ops_harness import SIGNATURES, Arena, harness_wat
 
 PAGE = zerowasm.PAGE_SIZE

@@ -10,9 +10,8 @@ import os
 
 import numpy as np
 import pytest
-from gguf import GGMLQuantizationType, quants
-
 import zerowasm
+from gguf import GGMLQuantizationType, quants
 from ops_harness import (
     Arena,
     harness_wat,
