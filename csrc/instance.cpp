@@ -203,6 +203,7 @@ std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args)
     buf = heap_buf.data();
   }
   for (size_t i = 0; i < args.size(); ++i) buf[i] = to_raw(args[i], f.type.params[i], f.name, i);
+  std::lock_guard<std::mutex> lock(store_mutex);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* err = api.wasmtime_func_call_unchecked(context, &f.func, buf, slots, &trap);
   // Ops issued before a return or a trap finish before the caller looks at memory.
@@ -297,6 +298,7 @@ uint8_t* Memory::checked(size_t offset, size_t count, size_t elem, size_t align)
 }
 
 int64_t Memory::grow(uint64_t pages) const {
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
   impl_->sync_if_pending();
   uint64_t prev = 0;
   if (wasmtime_error_t* err = impl_->api.wasmtime_memory_grow(impl_->context, &impl_->memory_handle, pages, &prev)) {

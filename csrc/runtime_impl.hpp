@@ -82,6 +82,10 @@ struct InstanceImpl {
   std::vector<ExportFunc> functions;
   std::unordered_map<std::string, size_t> function_index;
 
+  // A store is single-threaded; this serialises Python threads (which call
+  // without the GIL) and C++ callers that share an instance.
+  std::mutex store_mutex;
+
   std::vector<OpCounters> counters;  // one per op_table() row
   bool ops_pending = false;          // issued since the last sync
   uint64_t syncs = 0;

@@ -1,0 +1,373 @@
+"""The Metal kernels, run on the CPU, against float64 numpy references.
+
+No Apple GPU is needed: metal/host_exec/kernel_driver.cpp compiles the exact
+shader source the library embeds (embed_shaders.cmake output) as C++ with a
+CPU implementation of the Metal library subset the shaders use (one OS thread
+per GPU thread; SIMD-group and threadgroup barriers are real barriers), and
+dispatches each kernel with the executor's grid shapes. This checks the
+kernels' arithmetic, indexing, masking, tiling and reductions; it cannot
+check Metal compilation or the Objective-C++ host code (see metal/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CXX = shutil.which("g++")
+CMAKE = shutil.which("cmake")
+
+pytestmark = pytest.mark.skipif(
+    CXX is None or CMAKE is None,
+    reason=f"needs g++ (C++20) and cmake to build the CPU emulation (g++: {CXX}, cmake: {CMAKE})",
+)
+
+DTYPES = ["f32", "f16", "q8_0", "q4_1"]
+
+
+@pytest.fixture(scope="session")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("metal_emulation")
+    combined = out / "zerowasm_shaders.metal"
+    subprocess.run(
+        [
+            str(CMAKE),
+            f"-DSHADER_DIR={ROOT / 'metal'}",
+            f"-DSHARED_DIR={ROOT / 'csrc' / 'kernels'}",
+            f"-DOUTPUT_METAL={combined}",
+            f"-DOUTPUT_CPP={out / 'embedded.cpp'}",
+            "-P",
+            str(ROOT / "csrc" / "backend" / "metal" / "embed_shaders.cmake"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    exe = out / "kernel_driver"
+    build = subprocess.run(
+        [
+            str(CXX),
+            "-std=c++20",
+            "-O1",
+            "-Wall",
+            "-Wextra",
+            "-Wno-attributes",
+            "-Werror",
+            f"-I{ROOT / 'metal' / 'host_exec'}",
+            f"-I{ROOT / 'metal'}",
+            f"-I{ROOT / 'csrc' / 'kernels'}",
+            f'-DZW_SHADER_SOURCE="{combined}"',
+            str(ROOT / "metal" / "host_exec" / "kernel_driver.cpp"),
+            "-o",
+            str(exe),
+            "-lpthread",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    return exe
+
+
+class Memory:
+    """A stand-in linear memory: arrays laid out at aligned byte offsets."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def put(self, array: np.ndarray | bytes, align: int = 16) -> int:
+        offset = -(-len(self.data) // align) * align
+        self.data.extend(b"\0" * (offset - len(self.data)))
+        self.data.extend(array.tobytes() if isinstance(array, np.ndarray) else array)
+        return offset
+
+    def reserve(self, count: int, dtype: type = np.float32) -> int:
+        fill = np.full(count, np.nan, dtype=dtype)  # kernels must overwrite it
+        return self.put(fill)
+
+
+def run(driver: Path, tmp_path: Path, kernel: str, memory: Memory, *numbers: float) -> bytes:
+    mem_file, out_file = tmp_path / "memory.bin", tmp_path / "out.bin"
+    mem_file.write_bytes(bytes(memory.data))
+    args = [repr(float(x)) if isinstance(x, float) else str(int(x)) for x in numbers]
+    done = subprocess.run([str(driver), kernel, str(mem_file), str(out_file), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return out_file.read_bytes()
+
+
+def view(out: bytes, offset: int, count: int, dtype: type = np.float32) -> np.ndarray:
+    return np.frombuffer(out, dtype=dtype, count=count, offset=offset).astype(np.float64)
+
+
+def close(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> None:
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# ---- quantized weights (GGUF layouts) with independent float64 decoders -------------
+
+
+def encode(dtype: str, values: np.ndarray, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """Weights [rows, cols] as raw bytes of `dtype`, and what they decode to (float64)."""
+    rows, cols = values.shape
+    if dtype == "f32":
+        w = values.astype(np.float32)
+        return w.tobytes(), w.astype(np.float64)
+    if dtype == "f16":
+        w = values.astype(np.float16)
+        return w.tobytes(), w.astype(np.float64)
+    blocks = values.reshape(rows, cols // 32, 32)
+    raw = bytearray()
+    decoded = np.empty((rows, cols // 32, 32))
+    for r in range(rows):
+        for b in range(cols // 32):
+            x = blocks[r, b]
+            if dtype == "q8_0":
+                d = np.float16(max(np.abs(x).max(), 1e-3) / 127)
+                q = rng.integers(-127, 128, 32).astype(np.int8)
+                raw += d.tobytes() + q.tobytes()
+                decoded[r, b] = float(d) * q
+            else:
+                d = np.float16(rng.uniform(0.01, 0.1))
+                m = np.float16(rng.uniform(-0.5, 0.5))
+                q = rng.integers(0, 16, 32).astype(np.uint8)
+                nibbles = (q[:16] | (q[16:] << 4)).astype(np.uint8)
+                raw += d.tobytes() + m.tobytes() + nibbles.tobytes()
+                decoded[r, b] = float(d) * q + float(m)
+    return bytes(raw), decoded.reshape(rows, cols)
+
+
+# ---- elementwise --------------------------------------------------------------------
+
+erf = np.vectorize(math.erf)
+
+UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gelu": lambda x: 0.5 * x * (1.0 + erf(x / math.sqrt(2.0))),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "scale": lambda x: -1.75 * x,
+}
+
+
+@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("alias", [False, True])
+def test_binary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
+    rng = np.random.default_rng(1)
+    n = 1000  # more than 2 threadgroups of 256: the grid-stride loop runs
+    a = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    mem = Memory()
+    pa, pb = mem.put(a), mem.put(b)
+    out = pa if alias else mem.reserve(n)
+    got = view(run(driver, tmp_path, op, mem, pa, pb, out, n), out, n)
+    expected = a.astype(np.float64) + b if op == "add" else a.astype(np.float64) * b
+    close(got, expected, 1e-6, 1e-7)
+
+
+@pytest.mark.parametrize("op", sorted(UNARY))
+@pytest.mark.parametrize("alias", [False, True])
+def test_unary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
+    rng = np.random.default_rng(2)
+    n = 777
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    x[:4] = [0.0, -30.0, 30.0, -100.0]  # tails: GELU/SiLU limits
+    mem = Memory()
+    px = mem.put(x)
+    out = px if alias else mem.reserve(n)
+    numbers: list[float] = [px, out, n] + ([-1.75] if op == "scale" else [])
+    got = view(run(driver, tmp_path, op, mem, *numbers), out, n)
+    close(got, UNARY[op](x.astype(np.float64)), 2e-6, 1e-6)
+
+
+# ---- norms and softmax ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("cols", [7, 96, 384, 1000])
+def test_norm(driver: Path, tmp_path: Path, rms: bool, cols: int) -> None:
+    rng = np.random.default_rng(cols)
+    rows, eps = 5, 1e-5
+    x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(np.float32)
+    gamma = rng.standard_normal(cols).astype(np.float32)
+    beta = rng.standard_normal(cols).astype(np.float32)
+    mem = Memory()
+    px, pg, pb = mem.put(x), mem.put(gamma), mem.put(beta)
+    out = mem.reserve(rows * cols)
+    x64 = x.astype(np.float64)
+    if rms:
+        got = run(driver, tmp_path, "rmsnorm", mem, px, pg, out, rows, cols, eps)
+        expected = x64 / np.sqrt((x64**2).mean(axis=1, keepdims=True) + eps) * gamma
+    else:
+        got = run(driver, tmp_path, "layernorm", mem, px, pg, pb, out, rows, cols, eps)
+        mean = x64.mean(axis=1, keepdims=True)
+        expected = (x64 - mean) / np.sqrt(x64.var(axis=1, keepdims=True) + eps) * gamma + beta
+    close(view(got, out, rows * cols).reshape(rows, cols), expected, 1e-5, 1e-5)
+
+
+def test_norm_in_place(driver: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    rows, cols = 3, 300
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    gamma = rng.standard_normal(cols).astype(np.float32)
+    mem = Memory()
+    px, pg = mem.put(x), mem.put(gamma)
+    got = view(run(driver, tmp_path, "rmsnorm", mem, px, pg, px, rows, cols, 1e-6), px, rows * cols)
+    x64 = x.astype(np.float64)
+    expected = x64 / np.sqrt((x64**2).mean(axis=1, keepdims=True) + 1e-6) * gamma
+    close(got.reshape(rows, cols), expected, 1e-5, 1e-6)
+
+
+def softmax_reference(x: np.ndarray, scale: float, causal: bool) -> np.ndarray:
+    rows, cols = x.shape
+    out = np.zeros((rows, cols))
+    for r in range(rows):
+        keep = min(cols, r + cols - rows + 1) if causal else cols
+        if keep <= 0:
+            continue
+        z = scale * x[r, :keep].astype(np.float64)
+        e = np.exp(z - z.max())
+        out[r, :keep] = e / e.sum()
+    return out
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(4, 9), (6, 300), (9, 5), (1, 1000)])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("alias", [False, True])
+def test_softmax(driver: Path, tmp_path: Path, rows: int, cols: int, causal: bool, alias: bool) -> None:
+    rng = np.random.default_rng(rows * cols)
+    x = (rng.standard_normal((rows, cols)) * 5).astype(np.float32)
+    mem = Memory()
+    px = mem.put(x)
+    out = px if alias else mem.reserve(rows * cols)
+    got = run(driver, tmp_path, "softmax", mem, px, out, rows, cols, 0.7, int(causal))
+    close(view(got, out, rows * cols).reshape(rows, cols), softmax_reference(x, 0.7, causal), 1e-5, 1e-7)
+
+
+# ---- rope ---------------------------------------------------------------------------------
+
+
+def rope_reference(x: np.ndarray, pos0: int, theta: float, adjacent: bool) -> np.ndarray:
+    rows, heads, hd = x.shape
+    out = x.astype(np.float64).copy()
+    half = hd // 2
+    for i in range(half):
+        a, b = (2 * i, 2 * i + 1) if adjacent else (i, i + half)
+        angle = (pos0 + np.arange(rows, dtype=np.float64)) * theta ** (-2.0 * i / hd)
+        c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+        x0, x1 = x[:, :, a].astype(np.float64), x[:, :, b].astype(np.float64)
+        out[:, :, a] = x0 * c - x1 * s
+        out[:, :, b] = x0 * s + x1 * c
+    return out
+
+
+@pytest.mark.parametrize("adjacent", [False, True])
+@pytest.mark.parametrize("pos0", [0, 4093, 200_000])
+@pytest.mark.parametrize("alias", [False, True])
+def test_rope(driver: Path, tmp_path: Path, adjacent: bool, pos0: int, alias: bool) -> None:
+    rng = np.random.default_rng(pos0 + adjacent)
+    rows, heads, hd, theta = 6, 3, 64, 100000.0
+    x = rng.standard_normal((rows, heads, hd)).astype(np.float32)
+    mem = Memory()
+    px = mem.put(x)
+    out = px if alias else mem.reserve(x.size)
+    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, pos0, theta, int(adjacent), 0)
+    # The host's hi/lo frequency table keeps the angle accurate even far out.
+    close(view(got, out, x.size).reshape(x.shape), rope_reference(x, pos0, theta, adjacent), 1e-5, 2e-6)
+
+
+def test_rope_without_frequency_table(driver: Path, tmp_path: Path) -> None:
+    """Heads too large for the table compute frequencies in float: fine near 0."""
+    rng = np.random.default_rng(5)
+    rows, heads, hd, theta = 4, 2, 32, 10000.0
+    x = rng.standard_normal((rows, heads, hd)).astype(np.float32)
+    mem = Memory()
+    px, out = mem.put(x), mem.reserve(x.size)
+    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, 3, theta, 1, 1)
+    close(view(got, out, x.size).reshape(x.shape), rope_reference(x, 3, theta, True), 1e-5, 1e-5)
+
+
+# ---- attention ----------------------------------------------------------------------------
+
+
+def attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool) -> np.ndarray:
+    seq_q, heads, hd = q.shape
+    seq_kv, kv_heads, _ = k.shape
+    out = np.zeros((seq_q, heads, hd))
+    for i in range(seq_q):
+        visible = min(seq_kv, i + seq_kv - seq_q + 1) if causal else seq_kv
+        if visible <= 0:
+            continue
+        for h in range(heads):
+            kvh = h // (heads // kv_heads)
+            s = scale * (k[:visible, kvh].astype(np.float64) @ q[i, h].astype(np.float64))
+            w = np.exp(s - s.max())
+            out[i, h] = (w / w.sum()) @ v[:visible, kvh].astype(np.float64)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seq_q", "seq_kv", "heads", "kv_heads", "hd"),
+    [
+        (1, 70, 9, 3, 64),  # decode step with GQA, several simdgroups
+        (5, 5, 4, 4, 32),  # prefill, one simdgroup
+        (4, 40, 4, 2, 48),  # head_dim not a multiple of 32
+        (7, 3, 2, 1, 16),  # more queries than keys: early rows see nothing when causal
+    ],
+)
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention(
+    driver: Path, tmp_path: Path, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int, causal: bool
+) -> None:
+    rng = np.random.default_rng(seq_q * 100 + seq_kv)
+    q = rng.standard_normal((seq_q, heads, hd)).astype(np.float32)
+    k = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
+    v = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
+    scale = 1.0 / math.sqrt(hd)
+    mem = Memory()
+    pq, pk, pv, out = mem.put(q), mem.put(k), mem.put(v), mem.reserve(q.size)
+    got = run(
+        driver, tmp_path, "attention", mem, pq, pk, pv, out, seq_q, seq_kv, heads, kv_heads, hd, scale, int(causal)
+    )
+    close(view(got, out, q.size).reshape(q.shape), attention_reference(q, k, v, scale, causal), 1e-5, 1e-6)
+
+
+# ---- gather ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather(driver: Path, tmp_path: Path, dtype: str) -> None:
+    rng = np.random.default_rng(DTYPES.index(dtype))
+    rows, dim = 11, 96
+    raw, table = encode(dtype, rng.standard_normal((rows, dim)), rng)
+    # 7 and -1 stand for ids the guest rewrote after validation: zero rows.
+    ids = np.array([3, 0, 10, 3, 7 + rows, -1], dtype=np.int32)
+    mem = Memory()
+    pt, pi, out = mem.put(raw), mem.put(ids), mem.reserve(ids.size * dim)
+    got = run(driver, tmp_path, f"gather_{dtype}", mem, pt, rows, pi, out, ids.size, dim)
+    expected = np.array([table[i] if 0 <= i < rows else np.zeros(dim) for i in ids])
+    close(view(got, out, ids.size * dim).reshape(ids.size, dim), expected, 1e-6, 1e-7)
+
+
+# ---- matmul ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("family", "m"), [("matvec", 1), ("matvec", 5), ("tiled", 40), ("simd", 40), ("simd", 1)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_matmul(driver: Path, tmp_path: Path, dtype: str, family: str, m: int, accumulate: bool) -> None:
+    rng = np.random.default_rng(m + DTYPES.index(dtype))
+    n = 70  # not a multiple of the 64-column tile
+    k = 96 if dtype.startswith("q") else 70  # f32/f16 rows need not fill the last 32-chunk
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    raw, b = encode(dtype, rng.standard_normal((n, k)), rng)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    mem = Memory()
+    pa, pb, pc = mem.put(a), mem.put(raw), mem.put(c0)
+    got = run(driver, tmp_path, f"{family}_{dtype}", mem, pa, pb, pc, m, n, k, int(accumulate))
+    expected = a.astype(np.float64) @ b.T + (c0 if accumulate else 0.0)
+    close(view(got, pc, m * n).reshape(m, n), expected, 1e-5, 1e-5)
