@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import _zerowasm
 from .errors import CompileError, Error, LinkError, Trap
 from .runtime import (
     PAGE_SIZE,
@@ -15,6 +16,8 @@ from .runtime import (
     backends,
     wasmtime_library,
 )
+
+_debug = _zerowasm._debug  # measurement hooks for bench/ (not a stable API)
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,112 @@
+"""Shared pieces of the CUDA benches: a looping guest, timing, availability.
+
+The guest loops over zw.* calls itself, so a measurement covers exactly what a real
+guest pays per op (Wasm -> host call, validation, launch) and not Python's call overhead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zerowasm
+
+BENCH_WAT = """
+(module
+  (import "zw" "add" (func $add (param i32 i32 i32 i32)))
+  (import "zw" "matmul" (func $matmul (param i32 i32 i32 i32 i32 i32 i32)))
+  (import "zw" "prefetch" (func $prefetch (param i32 i32 i32)))
+  (import "zw" "sync" (func $sync))
+  (memory (export "memory") 1 65536)
+  (func (export "add_loop") (param $iters i32) (param $a i32) (param $b i32) (param $o i32) (param $n i32)
+    (block $done (loop $next
+      (br_if $done (i32.le_s (local.get $iters) (i32.const 0)))
+      (call $add (local.get $a) (local.get $b) (local.get $o) (local.get $n))
+      (local.set $iters (i32.sub (local.get $iters) (i32.const 1)))
+      (br $next)))
+    (call $sync))
+  (func (export "matmul_loop") (param $iters i32) (param $a i32) (param $b i32) (param $c i32)
+        (param $m i32) (param $n i32) (param $k i32) (param $flags i32)
+    (block $done (loop $next
+      (br_if $done (i32.le_s (local.get $iters) (i32.const 0)))
+      (call $matmul (local.get $a) (local.get $b) (local.get $c) (local.get $m) (local.get $n) (local.get $k)
+                    (local.get $flags))
+      (local.set $iters (i32.sub (local.get $iters) (i32.const 1)))
+      (br $next)))
+    (call $sync))
+  (func (export "prefetch") (param $p i32) (param $len i32) (param $where i32)
+    (call $prefetch (local.get $p) (local.get $len) (local.get $where))
+    (call $sync)))
+"""
+
+
+def require_cuda() -> str:
+    """The CUDA device description, or exit 0 with the reason (benches are optional)."""
+    for name, available, detail in zerowasm.backend_details():
+        if name == "cuda":
+            if available:
+                return detail
+            print(f"skipped: no CUDA: {detail}")
+            sys.exit(0)
+    print("skipped: the cuda backend is not compiled into this build")
+    sys.exit(0)
+
+
+def debug_entry(name: str) -> Callable[..., float] | None:
+    """zerowasm._debug.<name> where the build binds it (the lead wires these)."""
+    debug = getattr(zerowasm, "_debug", None)
+    return getattr(debug, name, None) if debug is not None else None
+
+
+def instance(memory: str, max_bytes: int) -> zerowasm.Instance:
+    return zerowasm.Runtime("cuda", memory=memory).load(BENCH_WAT).instantiate(max_memory=max_bytes)
+
+
+class Heap:
+    """Bump allocator over a bench instance's memory, growing it as needed."""
+
+    def __init__(self, inst: zerowasm.Instance, start: int = 4096) -> None:
+        self.inst = inst
+        self.top = start
+
+    def alloc(self, nbytes: int, align: int = 256) -> int:
+        off = (self.top + align - 1) // align * align
+        self.top = off + nbytes
+        mem = self.inst.memory
+        if self.top > mem.size:
+            pages = (self.top - mem.size + zerowasm.PAGE_SIZE - 1) // zerowasm.PAGE_SIZE
+            if mem.grow(pages) < 0:
+                raise zerowasm.Error(f"cannot grow the bench guest to {self.top} bytes")
+        return off
+
+    def put(self, array: np.ndarray) -> int:
+        raw = np.ascontiguousarray(array)
+        off = self.alloc(raw.nbytes)
+        self.inst.memory.view(off, raw.nbytes)[:] = raw.view(np.uint8).ravel()
+        return off
+
+
+def best_seconds(run: Callable[[], Any], repeats: int = 3) -> float:
+    """Fastest of `repeats` wall-clock runs of `run` (after one warm-up)."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def iterations_for(seconds_per_iter: float, budget: float = 0.2, lo: int = 3, hi: int = 100_000) -> int:
+    return int(min(hi, max(lo, budget / max(seconds_per_iter, 1e-9))))
+
+
+def write_json(path: str | None, payload: dict[str, Any]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(payload, indent=2))
+        print(f"wrote {path}")
