@@ -12,19 +12,7 @@
 // its Metal branch expects the metal namespace to be visible.
 using namespace metal;
 
-// kernel_math.h's f32 -> f16 conversion names a local variable `half`, a
-// type keyword in Metal. Until that identifier is renamed there, it is
-// spelled differently for the Metal compile. <metal_stdlib> is already in,
-// so nothing of Metal's own sees the macro, and it ends with the include.
-// (If kernel_math.h ever uses the Metal type `half`, this fails loudly in
-// tests/test_metal_syntax.py; then drop these lines.) push/pop_macro keep
-// the host check's own `half` stand-in intact.
-#pragma push_macro("half")
-#undef half
-#define half zw_kernel_math_half_
 #include "kernel_math.h"
-#undef half
-#pragma pop_macro("half")
 #include "zw_metal_params.h"
 
 // [[threadgroup(i)]] on a kernel argument. All threadgroup memory is passed

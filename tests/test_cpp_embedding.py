@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import zerowasm
 
 REPO = Path(__file__).resolve().parents[1]

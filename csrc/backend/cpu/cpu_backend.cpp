@@ -1,0 +1,108 @@
+// The CPU backend: kernels run synchronously, in the calling thread plus the
+// shared pool, directly on the instance's linear memory (base + offset). No
+// staging copies exist, so copies() is 0 and sync() has nothing to wait for.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/cpu_kernels.hpp"
+#include "backend/cpu/thread_pool.hpp"
+#include "kernels/kernel_math.h"
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+namespace zw {
+namespace {
+
+static_assert(static_cast<int>(DType::f32) == ZW_DTYPE_F32 &&
+                  static_cast<int>(DType::f16) == ZW_DTYPE_F16 &&
+                  static_cast<int>(DType::q8_0) == ZW_DTYPE_Q8_0 &&
+                  static_cast<int>(DType::q4_1) == ZW_DTYPE_Q4_1,
+              "kernel_math dtype codes must match op_args DType");
+static_assert(row_bytes(DType::q8_0, 32) == ZW_Q8_0_BYTES && row_bytes(DType::q4_1, 32) == ZW_Q4_1_BYTES,
+              "block sizes must agree");
+
+class CpuExecutor final : public Executor {
+ public:
+  explicit CpuExecutor(LinearMemory& memory) : memory_(memory) {}
+
+  void run(const MatmulArgs& a) override {
+    cpu::matmul(f32(a.a), bytes(a.b), a.b_type, f32(a.c), a.m, a.n, a.k, a.accumulate);
+  }
+  void run(const ElementwiseArgs& a) override {
+    bool binary = a.op == Elementwise::add || a.op == Elementwise::mul;
+    cpu::elementwise(a.op, f32(a.a), binary ? f32(a.b) : nullptr, f32(a.out),
+                     static_cast<size_t>(a.n), a.s);
+  }
+  void run(const NormArgs& a) override {
+    if (a.rms)
+      cpu::rmsnorm(f32(a.x), f32(a.gamma), f32(a.out), a.rows, a.cols, a.eps);
+    else
+      cpu::layernorm(f32(a.x), f32(a.gamma), f32(a.beta), f32(a.out), a.rows, a.cols, a.eps);
+  }
+  void run(const SoftmaxArgs& a) override {
+    cpu::softmax(f32(a.x), f32(a.out), a.rows, a.cols, a.scale, a.causal);
+  }
+  void run(const RopeArgs& a) override {
+    cpu::rope(f32(a.x), f32(a.out), a.rows, a.heads, a.head_dim, a.pos0, a.theta, a.adjacent);
+  }
+  void run(const AttentionArgs& a) override {
+    cpu::attention(f32(a.q), f32(a.k), f32(a.v), f32(a.out), a.seq_q, a.seq_kv, a.heads,
+                   a.kv_heads, a.head_dim, a.scale, a.causal);
+  }
+  void run(const GatherArgs& a) override {
+    const auto* ids = reinterpret_cast<const int32_t*>(bytes(a.ids));
+    cpu::gather(bytes(a.table), a.rows, a.type, ids, f32(a.out), a.n, a.dim);
+  }
+  void sync() override {}
+  uint64_t device_address(Offset off) const override {
+    return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(memory_.base())) + off;
+  }
+
+ private:
+  // base() is re-read per op: it never moves, but reading it is as cheap as caching it.
+  uint8_t* bytes(Offset off) const { return memory_.base() + off; }
+  float* f32(Offset off) const { return reinterpret_cast<float*>(bytes(off)); }
+
+  LinearMemory& memory_;
+};
+
+std::string cpu_model_name() {
+#if defined(__APPLE__)
+  char buf[256];
+  size_t len = sizeof(buf);
+  if (sysctlbyname("machdep.cpu.brand_string", buf, &len, nullptr, 0) == 0) return buf;
+#elif defined(__linux__)
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(info, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+#endif
+  return "CPU";
+}
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  std::string device() const override {
+    return cpu_model_name() + " (" + std::to_string(cpu::ThreadPool::instance().size()) +
+           " threads, " + cpu::kernel_isa() + " kernels)";
+  }
+  std::unique_ptr<Executor> make_executor(LinearMemory& memory) override {
+    return std::make_unique<CpuExecutor>(memory);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> make_cpu_backend() { return std::make_shared<CpuBackend>(); }
+
+}  // namespace zw

@@ -1,0 +1,98 @@
+// Micro-benchmarks for the CPU backend (`test_cpu_backend --bench`):
+// matmul GFLOP/s at the project's reference shapes, and per-op cost of
+// small and mid-sized ops through the executor. Prints best-of-N timings.
+// `--bench f32` / `--bench matmul` stop after those sections.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "backend/cpu/cpu_kernels.hpp"
+#include "backend/cpu/thread_pool.hpp"
+#include "harness.hpp"
+
+using namespace zw;
+using namespace zwtest;
+
+namespace {
+
+// Best time per call (seconds) over `reps` rounds of `iters` calls.
+// ZW_BENCH_REPS raises the rounds on a noisy (shared) machine.
+int bench_reps() {
+  const char* env = std::getenv("ZW_BENCH_REPS");
+  return env ? std::max(1, std::atoi(env)) : 7;
+}
+
+template <class F>
+double best_time(F&& f, int iters, int reps = bench_reps()) {
+  f();  // warm caches, pool and page tables
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) f();
+    std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+    best = std::min(best, dt.count() / iters);
+  }
+  return best;
+}
+
+void bench_matmul(Arena& ar, Executor& ex, int m, int k, int n, DType t, const char* label) {
+  ar.reset();
+  std::vector<float> a = randn(static_cast<size_t>(m) * k);
+  Weights w = random_weights(t, n, k);
+  Offset oa = ar.put(a), ob = ar.put(w.bytes), oc = ar.alloc(static_cast<size_t>(m) * n * 4);
+  double flops = 2.0 * m * n * k;
+  int iters = std::max(1, static_cast<int>(3e8 / flops));
+  double s = best_time([&] { ex.run(MatmulArgs{oa, ob, oc, m, n, k, t, false}); }, iters);
+  std::printf("matmul %-5s m=%-4d k=%-5d n=%-5d %9.1f us %8.1f GFLOP/s\n", label, m, k, n,
+              s * 1e6, flops / s * 1e-9);
+}
+
+}  // namespace
+
+int run_bench(Arena& ar, Executor& ex, const std::string& only) {
+  std::printf("threads=%d isa=%s\n", cpu::ThreadPool::instance().size(), cpu::kernel_isa());
+  struct Shape { int m, k, n; };
+  const Shape shapes[] = {{1, 576, 576},    {128, 384, 1536}, {512, 1536, 384},
+                          {128, 1536, 384}, {512, 384, 1536}, {1, 576, 1536},
+                          {1, 1536, 576},   {128, 576, 1536}, {4, 576, 576}};
+  for (Shape s : shapes) bench_matmul(ar, ex, s.m, s.k, s.n, DType::f32, "f32");
+  if (only == "f32") return 0;
+  for (DType t : {DType::f16, DType::q8_0, DType::q4_1}) {
+    const char* name = t == DType::f16 ? "f16" : t == DType::q8_0 ? "q8_0" : "q4_1";
+    bench_matmul(ar, ex, 1, 576, 1536, t, name);
+    bench_matmul(ar, ex, 1, 1536, 576, t, name);
+    bench_matmul(ar, ex, 128, 576, 1536, t, name);
+  }
+  if (only == "matmul") return 0;
+
+  ar.reset();
+  std::vector<float> x = randn(128 * 1536);
+  Offset ox = ar.put(x), oy = ar.put(x), ov = ar.put(x), oz = ar.alloc(x.size() * 4);
+  Offset og = ar.put(randn(1536));
+  auto report = [](const char* what, double s) { std::printf("%-40s %10.1f ns\n", what, s * 1e9); };
+  report("add n=16 (per op, through executor)",
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 16, 0}); }, 1000000));
+  report("add n=4096",
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 4096, 0}); }, 100000));
+  report("add n=196608",
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 196608, 0}); }, 2000));
+  report("gelu n=196608 (128x1536)",
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::gelu, ox, 0, oz, 196608, 0}); }, 500));
+  report("silu n=1536",
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::silu, ox, 0, oz, 1536, 0}); }, 100000));
+  report("rmsnorm 1x576",
+         best_time([&] { ex.run(NormArgs{true, ox, og, 0, oz, 1, 576, 1e-5f}); }, 100000));
+  report("layernorm 128x384",
+         best_time([&] { ex.run(NormArgs{false, ox, og, og, oz, 128, 384, 1e-12f}); }, 5000));
+  report("softmax 1536x128 (12 heads x 128 rows)",
+         best_time([&] { ex.run(SoftmaxArgs{ox, oz, 1536, 128, 0.17f, false}); }, 2000));
+  report("rope 1x9x64 pos 100",
+         best_time([&] { ex.run(RopeArgs{ox, oz, 1, 9, 64, 100, 1e5f, true}); }, 100000));
+  report("attention decode q=1 kv=256 9/3 heads d=64",
+         best_time([&] { ex.run(AttentionArgs{ox, oy, ov, oz, 1, 256, 9, 3, 64, 0.125f, true}); },
+                   20000));
+  report("attention prefill 128x128 12 heads d=32",
+         best_time([&] { ex.run(AttentionArgs{ox, oy, ov, oz, 128, 128, 12, 12, 32, 0.17f, false}); },
+                   500));
+  return 0;
+}
