@@ -161,7 +161,10 @@ def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool) -> None:
 @pytest.mark.parametrize(
     "sq,skv,heads,kvh,d,causal",
     [(1, 1, 1, 1, 8, False), (5, 5, 4, 4, 32, True), (3, 17, 9, 3, 64, True), (16, 16, 12, 12, 32, False),
-     (1, 40, 6, 2, 64, True), (9, 9, 2, 1, 16, True)],
+     (1, 40, 6, 2, 64, True), (9, 9, 2, 1, 16, True),
+     # many rows per KV head (the CPU backend's blocked path): odd d, ragged blocks,
+     # queries that see no key at all (causal, seq_q > seq_kv), long key ranges
+     (50, 70, 4, 2, 40, True), (30, 10, 3, 1, 24, True), (13, 300, 6, 3, 64, False)],
 )
 def test_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
                    causal: bool) -> None:

@@ -109,11 +109,6 @@ const Kernels& generic_kernels() {
   return k;
 }
 
-}  // namespace gemm
-
-namespace {
-using namespace gemm;
-
 const Kernels& active_kernels() {
   static const Kernels& k = [] () -> const Kernels& {
     const char* force = std::getenv("ZEROWASM_CPU_ISA");  // "generic" to test the fallback
@@ -123,6 +118,11 @@ const Kernels& active_kernels() {
   }();
   return k;
 }
+
+}  // namespace gemm
+
+namespace {
+using namespace gemm;
 
 struct PackedA;  // scratch slots
 struct PackedB;

@@ -48,6 +48,8 @@ struct Kernels {
 };
 
 const Kernels& generic_kernels();
+// The set matmul uses: AVX2 where the CPU has it, unless ZEROWASM_CPU_ISA=generic.
+const Kernels& active_kernels();
 // nullptr where the build or the CPU lacks the ISA.
 const Kernels* avx2_kernels();
 RowDots row_dots_avx2();  // gemv_x86.cpp

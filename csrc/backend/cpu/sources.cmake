@@ -13,7 +13,8 @@ set(ZEROWASM_CPU_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/gemv_x86.cpp
   ${CMAKE_CURRENT_LIST_DIR}/elementwise.cpp
   ${CMAKE_CURRENT_LIST_DIR}/row_ops.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/rope_attention.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rope.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/attention.cpp
 )
 
 # Vectorize the plain loops at any optimization level above -O0 (GCC's -O2
