@@ -1,6 +1,6 @@
 """CPU kernels through the guest boundary vs numpy doing the same work, in one run.
 
-    python -m pytest bench/bench_ops.py --benchmark-group-by=param:case --benchmark-columns=median,ops
+    python -m pytest bench/bench_ops.py --benchmark-sort=name --benchmark-columns=median,ops,rounds
 
 Quantized matmuls are compared with numpy's f32 matmul on the dequantized weights
 (numpy has no quantized kernel; that is the work a user would otherwise do).
