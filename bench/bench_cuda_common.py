@@ -13,8 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zerowasm
+
+# Tensors go into bench guests through the test harness's bump allocator.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from ops_harness import Arena  # noqa: E402, F401
 
 BENCH_WAT = """
 (module
@@ -65,30 +68,6 @@ def debug_entry(name: str) -> Callable[..., float] | None:
 
 def instance(memory: str, max_bytes: int) -> zerowasm.Instance:
     return zerowasm.Runtime("cuda", memory=memory).load(BENCH_WAT).instantiate(max_memory=max_bytes)
-
-
-class Heap:
-    """Bump allocator over a bench instance's memory, growing it as needed."""
-
-    def __init__(self, inst: zerowasm.Instance, start: int = 4096) -> None:
-        self.inst = inst
-        self.top = start
-
-    def alloc(self, nbytes: int, align: int = 256) -> int:
-        off = (self.top + align - 1) // align * align
-        self.top = off + nbytes
-        mem = self.inst.memory
-        if self.top > mem.size:
-            pages = (self.top - mem.size + zerowasm.PAGE_SIZE - 1) // zerowasm.PAGE_SIZE
-            if mem.grow(pages) < 0:
-                raise zerowasm.Error(f"cannot grow the bench guest to {self.top} bytes")
-        return off
-
-    def put(self, array: np.ndarray) -> int:
-        raw = np.ascontiguousarray(array)
-        off = self.alloc(raw.nbytes)
-        self.inst.memory.view(off, raw.nbytes)[:] = raw.view(np.uint8).ravel()
-        return off
 
 
 def best_seconds(run: Callable[[], Any], repeats: int = 3) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cuda_common import (  # noqa: E402
-    Heap,
+    Arena,
     best_seconds,
     debug_entry,
     instance,
@@ -73,8 +73,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         a, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
         for mode, inst in insts.items():
-            heap = Heap(inst)
-            pa, pb, po = heap.put(a), heap.put(b), heap.alloc(size)
+            arena = Arena(inst)
+            pa, pb, po = arena.put(a), arena.put(b), arena.alloc(size)
             if mode == "managed":
                 inst.exports.prefetch(pa, po + size - pa, 1)
             per_op = best_seconds(lambda: inst.exports.add_loop(1, pa, pb, po, n), repeats=1)  # noqa: B023

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda_common import Heap, best_seconds, debug_entry, instance, require_cuda, write_json  # noqa: E402
+from bench_cuda_common import Arena, best_seconds, debug_entry, instance, require_cuda, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -32,9 +32,9 @@ def main() -> None:
     results: dict[str, float] = {}
     for mode in ("mapped", "managed"):
         inst = instance(mode, 64 << 20)
-        heap = Heap(inst)
+        arena = Arena(inst)
         x = np.ones(n, np.float32)
-        pa, pb, po = heap.put(x), heap.put(x), heap.alloc(4 * n)
+        pa, pb, po = arena.put(x), arena.put(x), arena.alloc(4 * n)
         seconds = best_seconds(lambda: inst.exports.add_loop(iters, pa, pb, po, n))  # noqa: B023
         results[f"guest_{mode}_us"] = seconds / iters * 1e6
     raw = debug_entry("cuda_raw_launch_loop")

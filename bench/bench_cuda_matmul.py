@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda_common import Heap, best_seconds, instance, iterations_for, require_cuda, write_json  # noqa: E402
+from bench_cuda_common import Arena, best_seconds, instance, iterations_for, require_cuda, write_json  # noqa: E402
 
 SHAPES = [  # m, n, k
     (1, 576, 576),  # SmolLM decode, q/o projection
@@ -94,8 +94,8 @@ def main() -> None:
             row: dict[str, Any] = {"m": m, "n": n, "k": k, "dtype": name}
             stored = encode(w, code)
             for mode, inst in insts.items():
-                heap = Heap(inst)
-                pa, pb, pc = heap.put(a), heap.put(stored), heap.alloc(4 * m * n)
+                arena = Arena(inst)
+                pa, pb, pc = arena.put(a), arena.put(stored), arena.alloc(4 * m * n)
                 if mode == "managed":
                     inst.exports.prefetch(pa, pc + 4 * m * n - pa, 1)
                 flags = code << 8

@@ -59,7 +59,8 @@ class Arena:
         self.top = off + nbytes
         if self.top > self.inst.memory.size:
             pages = (self.top - self.inst.memory.size + zerowasm.PAGE_SIZE - 1) // zerowasm.PAGE_SIZE
-            assert self.inst.memory.grow(pages) >= 0
+            if self.inst.memory.grow(pages) < 0:
+                raise zerowasm.Error(f"cannot grow the guest's memory to {self.top} bytes")
         return off
 
     def put(self, array: np.ndarray) -> int:
