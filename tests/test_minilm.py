@@ -3,6 +3,8 @@
 * an independent numpy float64 BERT forward pass over the same weights (always runs);
 * sentence-transformers on PyTorch CPU (runs when torch and sentence-transformers
   are installed: the ``test`` extras).
+
+Every check runs on the CPU backend and again on each GPU backend present (cuda, metal).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 
 import numpy as np
 import pytest
+import zerowasm
 from minilm_fixtures import HANDWRITTEN, load_model, varied_sentences
 from zerowasm.models import minilm
 from zerowasm.models.demo_data import CORPUS, QUERIES
@@ -20,9 +23,12 @@ from zerowasm.models.safetensors import SafetensorsFile
 pytestmark = pytest.mark.slow  # downloads and loads the real model
 
 
-@pytest.fixture(scope="module")
-def model():  # noqa: ANN201
-    return load_model()
+BACKENDS = ["cpu"] + [b for b in zerowasm.backends() if b in ("cuda", "metal")]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def model(request: pytest.FixtureRequest):  # noqa: ANN201
+    return load_model(request.param)
 
 
 def embedding_sentences() -> list[str]:
