@@ -124,3 +124,29 @@ def _property_instance() -> zerowasm.Instance:
     if not _INSTANCE:
         _INSTANCE.append(zerowasm.Runtime("cpu").load(harness_wat(pages=4, max_pages=4)).instantiate())
     return _INSTANCE[0]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc (Linux)")
+def test_long_attention_does_not_amplify_host_memory() -> None:
+    """A guest pays 4 bytes per key (head_dim 1, K and V aliased); the host's scratch must
+    not grow with seq_kv (it once took ~116 bytes per key per thread, for good)."""
+    seq_kv, seq_q = 1 << 22, 96
+    inst = zerowasm.Runtime("cpu").load(harness_wat()).instantiate(max_memory=64 * 2**20)
+    a = Arena(inst)
+    rng = np.random.default_rng(3)
+    kv = a.put(rng.standard_normal(seq_kv).astype(np.float32))
+    q = a.put(rng.standard_normal(seq_q).astype(np.float32))
+    out = a.poisoned((seq_q,))
+    before = _rss_bytes()
+    inst.exports.attention(q, kv, kv, out, seq_q, seq_kv, 1, 1, 1, 1.0, 0)
+    grown = _rss_bytes() - before
+    assert grown < 64 * 2**20, f"host RSS grew by {grown / 2**20:.0f} MiB for a {seq_kv * 4 / 2**20:.0f} MiB K/V"
+    assert np.all(np.isfinite(a.get(out, (seq_q,))))

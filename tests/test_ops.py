@@ -164,7 +164,9 @@ def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool) -> None:
      (1, 40, 6, 2, 64, True), (9, 9, 2, 1, 16, True),
      # many rows per KV head (the CPU backend's blocked path): odd d, ragged blocks,
      # queries that see no key at all (causal, seq_q > seq_kv), long key ranges
-     (50, 70, 4, 2, 40, True), (30, 10, 3, 1, 24, True), (13, 300, 6, 3, 64, False)],
+     (50, 70, 4, 2, 40, True), (30, 10, 3, 1, 24, True), (13, 300, 6, 3, 64, False),
+     # more keys than one key block (online softmax across blocks), in both CPU paths
+     (20, 1100, 2, 1, 32, True), (2, 1300, 2, 2, 64, False), (24, 700, 2, 2, 1, True)],
 )
 def test_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
                    causal: bool) -> None:

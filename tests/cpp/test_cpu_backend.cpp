@@ -1,9 +1,13 @@
 // Standalone harness for the CPU backend: every op through CpuExecutor on a
 // LinearMemory, against naive double-precision references written here.
 // Run via tests/cpp/build_and_run.sh; `--bench` runs the micro-benchmarks.
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "backend/cpu/cpu_kernels.hpp"
+#include "backend/cpu/thread_pool.hpp"
 #include "harness.hpp"
 #include "reference.hpp"
 
@@ -237,6 +241,34 @@ void test_concurrent_instances(Backend& backend) {
     check(failures[t] == 0, "concurrent instance " + std::to_string(t) + " results");
 }
 
+// A chunk that throws must neither terminate the process (worker thread) nor
+// unwind the caller while other chunks still run: every chunk completes and
+// the first exception reaches the caller; the pool stays usable.
+void test_pool_exceptions() {
+  zw::cpu::ThreadPool& pool = zw::cpu::ThreadPool::instance();
+  for (size_t bad : {size_t{0}, size_t{37}, size_t{63}}) {
+    std::atomic<int> ran{0};
+    bool caught = false;
+    try {
+      pool.parallel_for(64, 1, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) {
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+          ran.fetch_add(1);
+          if (i == bad) throw std::runtime_error("chunk " + std::to_string(i));
+        }
+      });
+    } catch (const std::runtime_error& e) {
+      caught = std::string(e.what()) == "chunk " + std::to_string(bad);
+    }
+    check(caught, "parallel_for rethrows the failing chunk's exception (chunk " + std::to_string(bad) + ")");
+    if (pool.size() > 1)  // inline (one thread) the throw simply ends the loop
+      check(ran.load() == 64, "parallel_for runs every chunk despite a throw");
+  }
+  std::atomic<int> after{0};
+  pool.parallel_for(64, 1, [&](size_t b, size_t e) { after.fetch_add(static_cast<int>(e - b)); });
+  check(after.load() == 64, "pool usable after an exception");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,6 +290,7 @@ int main(int argc, char** argv) {
   test_gather(arena, *ex);
   test_gather_out_of_range_ids();
   test_concurrent_instances(*backend);
+  test_pool_exceptions();
   std::printf("%d passed, %d failed\n", tally().passed, tally().failed);
   return tally().failed == 0 ? 0 : 1;
 }

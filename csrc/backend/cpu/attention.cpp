@@ -1,7 +1,8 @@
 // Scaled dot-product attention, two ways:
 //  * blocked (prefill, encoders): per KV head, blocks of MR query rows run
-//    S = Q.K^T and O = P.V on the matmul microkernel over K/V packed once per
-//    task, so both products go at GEMM speed instead of one dot per key;
+//    S = Q.K^T and O = P.V on the matmul microkernel over K/V packed one key
+//    block at a time, so both products go at GEMM speed instead of one dot
+//    per key;
 //  * per row (decode, few queries): one pass over the visible keys per
 //    (query, head), where packing K/V would cost as much as the dots.
 #include <algorithm>
@@ -40,25 +41,54 @@ struct Shape {
   }
 };
 
-// exp(s - max) over the first `visible` scores (zero after them, up to `padded`);
-// returns their sum. The sum is kept in double: exact enough for any seq_kv.
-ZW_MULTIVERSION double softmax_numerators(float* s, int visible, int padded) {
+// Keys per block. Both paths walk the keys in blocks with an online softmax
+// (running max and normalizer, output rescaled when the max grows), so a
+// thread's scratch is bounded by this and head_dim, never by seq_kv: a guest
+// cannot make the host allocate in proportion to a long (or aliased) K/V.
+int key_block(int d) {
+  constexpr int kFloats = 1 << 16;  // 256 KiB of packed K (or V) at most
+  return std::clamp(kFloats / d, NR, 512) / NR * NR;
+}
+
+ZW_MULTIVERSION float max_of(const float* s, int n) {
   float m = -INFINITY;
-  for (int j = 0; j < visible; ++j) m = std::max(m, s[j]);
+  for (int j = 0; j < n; ++j) m = std::max(m, s[j]);
+  return m;
+}
+
+// s[j] = exp(s[j] - m) for j < n, 0 for n <= j < padded; returns the sum of
+// the exponentials in double (exact enough for any number of keys).
+ZW_MULTIVERSION double exp_and_sum(float* s, int n, int padded, float m) {
   double lanes[8] = {};
   int j = 0;
-  for (; j + 8 <= visible; j += 8)
+  for (; j + 8 <= n; j += 8)
     for (int l = 0; l < 8; ++l) {
       s[j + l] = zw_expf(s[j + l] - m);
       lanes[l] += static_cast<double>(s[j + l]);
     }
-  for (; j < visible; ++j) {
+  for (; j < n; ++j) {
     s[j] = zw_expf(s[j] - m);
     lanes[0] += static_cast<double>(s[j]);
   }
-  for (j = visible; j < padded; ++j) s[j] = 0.0f;
+  for (j = n; j < padded; ++j) s[j] = 0.0f;
   return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
 }
+
+// Online-softmax state of one output row: running max, normalizer, and the
+// unnormalized output (held by the caller).
+struct RowState {
+  float max = -INFINITY;
+  double sum = 0.0;
+  // Folds in a block of scores (exponentiated in place); returns the factor
+  // the row's output accumulated so far must be multiplied by.
+  float absorb(float* s, int n, int padded) {
+    float m = std::max(max, max_of(s, n));
+    float rescale = max == -INFINITY ? 0.0f : zw_expf(max - m);
+    sum = sum * rescale + exp_and_sum(s, n, padded, m);
+    max = m;
+    return rescale;
+  }
+};
 
 // ---- Per-row path ----
 
@@ -76,17 +106,23 @@ ZW_INLINE float dot(const float* a, const float* b, int n) {
 
 // out = softmax(scale * q.K^T) . V over `visible` (> 0) keys; K/V rows `stride` floats apart.
 ZW_MULTIVERSION void attend_one(const float* qi, const float* k, const float* v, size_t stride,
-                                int visible, int d, float scale, float* scores, float* acc,
-                                float* out) {
-  for (int j = 0; j < visible; ++j) scores[j] = scale * dot(qi, k + j * stride, d);
-  double sum = softmax_numerators(scores, visible, visible);
+                                int visible, int d, float scale, int block, float* scores,
+                                float* acc, float* out) {
+  RowState row;
   for (int t = 0; t < d; ++t) acc[t] = 0.0f;
-  for (int jj = 0; jj < visible; ++jj) {
-    const float* vj = v + jj * stride;
-    float p = scores[jj];
-    for (int t = 0; t < d; ++t) acc[t] += p * vj[t];
+  for (int j0 = 0; j0 < visible; j0 += block) {
+    int n = std::min(block, visible - j0);
+    for (int j = 0; j < n; ++j) scores[j] = scale * dot(qi, k + (j0 + j) * stride, d);
+    float rescale = row.absorb(scores, n, n);
+    if (rescale != 1.0f)
+      for (int t = 0; t < d; ++t) acc[t] *= rescale;
+    for (int j = 0; j < n; ++j) {
+      const float* vj = v + (j0 + j) * stride;
+      float p = scores[j];
+      for (int t = 0; t < d; ++t) acc[t] += p * vj[t];
+    }
   }
-  float inv = static_cast<float>(1.0 / sum);
+  float inv = static_cast<float>(1.0 / row.sum);
   for (int t = 0; t < d; ++t) out[t] = acc[t] * inv;
 }
 
@@ -95,8 +131,9 @@ void attention_rows(const float* q, const float* k, const float* v, float* out, 
   size_t cost = static_cast<size_t>(sh.seq_kv) * sh.d * 2;  // MACs per (query, head)
   ThreadPool& pool = ThreadPool::instance();
   size_t min_items = std::max<size_t>(1, 32768 / std::max<size_t>(cost, 1));
+  int block = key_block(sh.d);
   pool.parallel_for(items, pool.grain_for(items, min_items, 4), [&](size_t begin, size_t end) {
-    float* scores = scratch_floats<Scores>(sh.seq_kv);
+    float* scores = scratch_floats<Scores>(block);
     float* acc = scratch_floats<AttnAcc>(sh.d);
     for (size_t item = begin; item < end; ++item) {
       int i = static_cast<int>(item / sh.heads), h = static_cast<int>(item % sh.heads);
@@ -108,12 +145,15 @@ void attention_rows(const float* q, const float* k, const float* v, float* out, 
         continue;
       }
       attend_one(q + item * sh.d, k + kv_head * sh.d, v + kv_head * sh.d, sh.kv_stride(), visible,
-                 sh.d, sh.scale, scores, acc, o);
+                 sh.d, sh.scale, block, scores, acc, o);
     }
   });
 }
 
 // ---- Blocked path ----
+
+constexpr int kRowsPerTask = 8 * MR;  // packing K/V once per task is then ~2% of its MACs
+constexpr int kMaxBlockedHeadDim = 512;
 
 // Rows of one KV head's problem: row r is query r / group of query head
 // kv_head * group + r % group, so a block of MR rows shares K and V.
@@ -127,8 +167,9 @@ struct HeadRows {
   }
 };
 
-// K^T as NR-key strips (d x NR, d-major) and V as NR-column strips (keys x NR,
-// key-major), zero padded: the microkernel's B layout for S = Q.K^T and O = P.V.
+// `keys` keys of K^T as NR-key strips (d x NR, d-major) and of V as NR-column
+// strips (keys x NR, key-major), zero padded: the microkernel's B layout for
+// S = Q.K^T and O = P.V.
 void pack_kv(const float* k, const float* v, const Shape& sh, int keys, float* kp, float* vp) {
   size_t stride = sh.kv_stride();
   int kstrips = (keys + NR - 1) / NR;
@@ -153,61 +194,79 @@ void pack_kv(const float* k, const float* v, const Shape& sh, int keys, float* k
   }
 }
 
-// Rows [r0, r1) of one KV head, r1 - r0 <= a multiple of MR.
+// Rows [r0, r1) (at most kRowsPerTask) of one KV head: K/V are packed one key
+// block at a time and every MR-row block of the task folds it in.
 void attention_block_task(const float* q, const float* k, const float* v, float* out,
                           const Shape& sh, const gemm::Kernels& kern, int kv_head, int r0, int r1) {
   HeadRows rows{sh, kv_head};
-  int keys = sh.visible(rows.query(r1 - 1));  // the last row sees the most keys
-  int kpad = (keys + NR - 1) / NR * NR;
-  int vstrips = (sh.d + NR - 1) / NR;
-  float* kp = scratch_floats<PackedK>(static_cast<size_t>(kpad) * sh.d);
-  float* vp = scratch_floats<PackedV>(static_cast<size_t>(std::max(keys, 1)) * vstrips * NR);
-  float* qp = scratch_floats<PackedQ>(static_cast<size_t>(MR) * sh.d);
-  float* pp = scratch_floats<PackedP>(static_cast<size_t>(MR) * std::max(kpad, 1));
-  float* scores = scratch_floats<Scores>(static_cast<size_t>(MR) * std::max(kpad, 1));
-  float* tile = scratch_floats<OutTile>(static_cast<size_t>(MR) * vstrips * NR);
-  const float* kh = k + static_cast<size_t>(kv_head) * sh.d;
-  const float* vh = v + static_cast<size_t>(kv_head) * sh.d;
-  pack_kv(kh, vh, sh, keys, kp, vp);
+  const int d = sh.d, vstrips = (d + NR - 1) / NR, dpad = vstrips * NR;
+  const int nblocks = (r1 - r0 + MR - 1) / MR, block = key_block(d);
+  const int keys = sh.visible(rows.query(r1 - 1));  // the last row sees the most keys
+  float* kp = scratch_floats<PackedK>(static_cast<size_t>(block) * d);
+  float* vp = scratch_floats<PackedV>(static_cast<size_t>(block) * dpad);
+  float* qp = scratch_floats<PackedQ>(static_cast<size_t>(nblocks) * MR * d);
+  float* pp = scratch_floats<PackedP>(static_cast<size_t>(MR) * block);
+  float* scores = scratch_floats<Scores>(static_cast<size_t>(MR) * block);
+  float* acc = scratch_floats<OutTile>(static_cast<size_t>(nblocks) * MR * dpad);
+  RowState state[kRowsPerTask];
+  std::fill(acc, acc + static_cast<size_t>(nblocks) * MR * dpad, 0.0f);
+  for (int b = 0; b < nblocks; ++b) {  // scaled Q rows, d-major per MR block (the A layout)
+    float* qb = qp + static_cast<size_t>(b) * MR * d;
+    for (int i = 0; i < MR; ++i) {
+      int r = r0 + b * MR + i;
+      for (int t = 0; t < d; ++t) qb[t * MR + i] = r < r1 ? q[rows.offset(r) + t] * sh.scale : 0.0f;
+    }
+  }
+  const size_t stride = sh.kv_stride();
+  const float* kh = k + static_cast<size_t>(kv_head) * d;
+  const float* vh = v + static_cast<size_t>(kv_head) * d;
 
-  for (int b0 = r0; b0 < r1; b0 += MR) {
-    int mr = std::min(MR, r1 - b0);
-    int block_keys = sh.visible(rows.query(b0 + mr - 1));
-    int block_pad = (block_keys + NR - 1) / NR * NR;
-    for (int t = 0; t < sh.d; ++t)  // Q rows, d-major (the microkernel's A layout)
-      for (int i = 0; i < MR; ++i) qp[t * MR + i] = i < mr ? q[rows.offset(b0 + i) + t] * sh.scale : 0.0f;
-    for (int s = 0; s * NR < block_keys; ++s)
-      kern.micro(sh.d, qp, kp + static_cast<size_t>(s) * sh.d * NR, scores + s * NR, block_pad, mr, NR,
-                 false);
-    double sums[MR] = {};
-    for (int i = 0; i < mr; ++i) {
-      int vis = sh.visible(rows.query(b0 + i));
-      sums[i] = softmax_numerators(scores + static_cast<size_t>(i) * block_pad, vis, block_keys);
-    }
-    if (block_keys > 0) {
-      for (int j = 0; j < block_keys; ++j)  // P rows, key-major
-        for (int i = 0; i < MR; ++i) pp[j * MR + i] = i < mr ? scores[static_cast<size_t>(i) * block_pad + j] : 0.0f;
-      for (int s = 0; s < vstrips; ++s)
-        kern.micro(block_keys, pp, vp + static_cast<size_t>(s) * keys * NR, tile + s * NR,
-                   static_cast<size_t>(vstrips) * NR, mr, NR, false);
-    }
-    for (int i = 0; i < mr; ++i) {
-      float* o = out + rows.offset(b0 + i);
-      if (sums[i] == 0.0) {  // no visible key: zeros, not 0/0
-        std::fill(o, o + sh.d, 0.0f);
-        continue;
+  for (int j0 = 0; j0 < keys; j0 += block) {
+    int nk = std::min(block, keys - j0);
+    pack_kv(kh + static_cast<size_t>(j0) * stride, vh + static_cast<size_t>(j0) * stride, sh, nk, kp, vp);
+    for (int b = 0; b < nblocks; ++b) {
+      int b0 = r0 + b * MR, mr = std::min(MR, r1 - b0);
+      int bk = std::min(nk, sh.visible(rows.query(b0 + mr - 1)) - j0);  // keys here the block sees
+      if (bk <= 0) continue;  // causal: this key block lies entirely in the block's future
+      int bpad = (bk + NR - 1) / NR * NR;
+      for (int s = 0; s * NR < bk; ++s)
+        kern.micro(d, qp + static_cast<size_t>(b) * MR * d, kp + static_cast<size_t>(s) * d * NR,
+                   scores + s * NR, bpad, mr, NR, false);
+      float* acc_b = acc + static_cast<size_t>(b) * MR * dpad;
+      for (int i = 0; i < mr; ++i) {
+        float* srow = scores + static_cast<size_t>(i) * bpad;
+        int vis = std::clamp(sh.visible(rows.query(b0 + i)) - j0, 0, bk);
+        if (vis == 0) {  // sees none of these keys: contributes nothing
+          std::fill(srow, srow + bk, 0.0f);
+          continue;
+        }
+        float rescale = state[b0 - r0 + i].absorb(srow, vis, bk);
+        if (rescale != 1.0f)
+          for (int c = 0; c < dpad; ++c) acc_b[static_cast<size_t>(i) * dpad + c] *= rescale;
       }
-      float inv = static_cast<float>(1.0 / sums[i]);
-      const float* t = tile + static_cast<size_t>(i) * vstrips * NR;
-      for (int c = 0; c < sh.d; ++c) o[c] = t[c] * inv;
+      for (int j = 0; j < bk; ++j)  // P rows, key-major (the A layout)
+        for (int i = 0; i < MR; ++i) pp[j * MR + i] = i < mr ? scores[static_cast<size_t>(i) * bpad + j] : 0.0f;
+      for (int s = 0; s < vstrips; ++s)
+        kern.micro(bk, pp, vp + static_cast<size_t>(s) * nk * NR, acc_b + s * NR, dpad, mr, NR, true);
     }
+  }
+
+  for (int r = r0; r < r1; ++r) {
+    float* o = out + rows.offset(r);
+    const RowState& st = state[r - r0];
+    if (st.sum == 0.0) {  // no visible key: zeros, not 0/0
+      std::fill(o, o + d, 0.0f);
+      continue;
+    }
+    float inv = static_cast<float>(1.0 / st.sum);
+    const float* a = acc + static_cast<size_t>(r - r0) * dpad;
+    for (int c = 0; c < d; ++c) o[c] = a[c] * inv;
   }
 }
 
 void attention_blocked(const float* q, const float* k, const float* v, float* out, const Shape& sh) {
   const gemm::Kernels& kern = gemm::active_kernels();
   int rows = sh.seq_q * sh.group();
-  constexpr int kRowsPerTask = 8 * MR;  // packing K/V once per task is then ~2% of its MACs
   int chunks = (rows + kRowsPerTask - 1) / kRowsPerTask;
   size_t tasks = static_cast<size_t>(sh.kv_heads) * chunks;
   ThreadPool::instance().parallel_for(tasks, 1, [&](size_t begin, size_t end) {
@@ -224,8 +283,9 @@ void attention_blocked(const float* q, const float* k, const float* v, float* ou
 void attention(const float* q, const float* k, const float* v, float* out, int seq_q, int seq_kv,
                int heads, int kv_heads, int head_dim, float scale, bool causal) {
   Shape sh{seq_q, seq_kv, heads, kv_heads, head_dim, scale, causal};
-  // Below a few blocks of rows per head, packing K/V costs about what it saves.
-  if (seq_q * sh.group() >= 2 * MR)
+  // Below a few blocks of rows per head, packing K/V costs about what it saves;
+  // past kMaxBlockedHeadDim the packed buffers would outgrow their fixed budget.
+  if (seq_q * sh.group() >= 2 * MR && head_dim <= kMaxBlockedHeadDim)
     attention_blocked(q, k, v, out, sh);
   else
     attention_rows(q, k, v, out, sh);

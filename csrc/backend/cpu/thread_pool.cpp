@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <utility>
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <immintrin.h>
@@ -79,6 +81,14 @@ void ThreadPool::run(size_t n, size_t chunk, Thunk thunk, void* ctx) {
   }
   work_on_current_job();
   while (done_.load(std::memory_order_acquire) != chunks) ZW_CPU_RELAX();
+  // Every chunk has finished (or failed): only now may the caller's frame,
+  // which the job's lambda references, unwind.
+  std::exception_ptr failure;
+  {
+    std::lock_guard<std::mutex> guard(failure_mutex_);
+    failure = std::exchange(failure_, nullptr);
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 void ThreadPool::work_on_current_job() {
@@ -92,7 +102,15 @@ void ThreadPool::work_on_current_job() {
     if (i >= chunks) break;
     size_t begin = i * chunk;
     size_t end = begin + chunk < n ? begin + chunk : n;
-    thunk(ctx, begin, end);
+    // An exception must not escape a worker (std::terminate) nor unwind the
+    // caller while other threads still run its lambda: keep the first one,
+    // count the chunk as done, and let run() rethrow it at the end.
+    try {
+      thunk(ctx, begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> guard(failure_mutex_);
+      if (!failure_) failure_ = std::current_exception();
+    }
     done_.fetch_add(1, std::memory_order_release);
   }
 }

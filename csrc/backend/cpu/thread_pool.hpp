@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -29,6 +30,8 @@ class ThreadPool {
   // Calls f(begin, end) over consecutive chunks of `grain` items covering
   // [0, n) (the last one shorter), spread over the threads. When n <= grain
   // (or the pool has one thread) it is a plain inline call: tiny ops pay nothing.
+  // If f throws, the remaining chunks still run and the first exception is
+  // rethrown here once all have finished.
   template <class F>
   void parallel_for(size_t n, size_t grain, F&& f) {
     if (n == 0) return;
@@ -65,6 +68,9 @@ class ThreadPool {
   // Even: a job is published (or none); odd: the caller is rewriting it.
   std::atomic<unsigned> gen_{0};
   std::atomic<int> busy_{0};  // workers inside work_on_current_job
+
+  std::mutex failure_mutex_;
+  std::exception_ptr failure_;  // first exception thrown by a chunk of the current job
 
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
