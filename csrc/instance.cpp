@@ -128,9 +128,11 @@ void InstanceImpl::instantiate() {
     InstantiatingScope scope(this);
     err = api.wasmtime_linker_instantiate(slot.linker.get(), context, compiled, &instance, &trap);
   }
+  ErrorHandle err_owned(err);  // owned before the sync, which may throw
+  TrapHandle trap_owned(trap);
   sync_if_pending();
-  if (err) throw LinkError("instantiation failed: " + take_error_message(err));
-  if (trap) throw_trap(trap, "start function");
+  if (err) throw LinkError("instantiation failed: " + take_error_message(err_owned.release()));
+  if (trap) throw_trap(trap_owned.release(), "start function");
 
   for (size_t i = 0;; ++i) {
     char* name = nullptr;
@@ -206,19 +208,21 @@ std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args)
   std::lock_guard<std::mutex> lock(store_mutex);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* err = api.wasmtime_func_call_unchecked(context, &f.func, buf, slots, &trap);
+  ErrorHandle err_owned(err);  // owned before the sync, which may throw
+  TrapHandle trap_owned(trap);
   // Ops issued before a return or a trap finish before the caller looks at memory.
   sync_if_pending();
   if (err) {
     int status = 0;
     if (api.wasmtime_error_exit_status(err, &status)) {
-      take_error_message(err);
+      take_error_message(err_owned.release());
       throw Trap(f.name + ": guest called proc_exit(" + std::to_string(status) + ")", -1);
     }
     // Traps raised by host functions (a zw.* op rejecting its arguments)
     // come back as errors rather than wasm_trap_t.
-    throw Trap(f.name + ": " + take_error_message(err), -1);
+    throw Trap(f.name + ": " + take_error_message(err_owned.release()), -1);
   }
-  if (trap) throw_trap(trap, f.name);
+  if (trap) throw_trap(trap_owned.release(), f.name);
   std::vector<Value> results;
   results.reserve(f.type.results.size());
   for (size_t i = 0; i < f.type.results.size(); ++i) results.push_back(from_raw(buf[i], f.type.results[i]));
@@ -299,6 +303,10 @@ uint8_t* Memory::checked(size_t offset, size_t count, size_t elem, size_t align)
 
 int64_t Memory::grow(uint64_t pages) const {
   std::lock_guard<std::mutex> lock(impl_->store_mutex);
+  // The handle comes from the module's exports; growing through an empty one
+  // would make wasmtime abort ("object used with the wrong store").
+  if (!impl_->memory_handle.anon.store_id)
+    throw Error("memory.grow: the module does not export its memory, so the host cannot grow it");
   impl_->sync_if_pending();
   uint64_t prev = 0;
   if (wasmtime_error_t* err = impl_->api.wasmtime_memory_grow(impl_->context, &impl_->memory_handle, pages, &prev)) {
@@ -328,7 +336,7 @@ bool Memory::map_file(size_t offset, const std::string& path, uint64_t file_offs
   uint64_t file_pages_end = 0;
   if (fstat(fd, &st) == 0) file_pages_end = (uint64_t(st.st_size) + page - 1) / page * page;
   // Pages wholly past the end of the file would fault (SIGBUS) when touched.
-  if (file_offset + length > file_pages_end) {
+  if (length > file_pages_end || file_offset > file_pages_end - length) {
     ::close(fd);
     throw Error("map_file: [" + std::to_string(file_offset) + ", +" + std::to_string(length) +
                 ") extends past the end of " + path);

@@ -142,6 +142,13 @@ def test_imported_memory_is_a_link_error(rt: zerowasm.Runtime) -> None:
         mod.instantiate()
 
 
+def test_unexported_memory_cannot_be_grown_by_the_host(rt: zerowasm.Runtime) -> None:
+    inst = rt.load('(module (memory 1 4) (func (export "f")))').instantiate()
+    with pytest.raises(zerowasm.Error, match="does not export its memory"):
+        inst.memory.grow(1)
+    inst.call("f")  # still usable
+
+
 def test_invalid_binary_is_a_compile_error(rt: zerowasm.Runtime) -> None:
     with pytest.raises(zerowasm.CompileError, match="invalid WebAssembly module"):
         rt.load(b"\0asm\x01\0\0\0\x05garbage")

@@ -26,8 +26,11 @@ void LinearMemory::grow_to(size_t new_bytes) {
                 " bytes: its maximum is " + std::to_string(max_bytes_));
   size_t old = committed_;
   region_->commit(old, new_bytes);
-  committed_ = new_bytes;
+  // Publish the new size only once every listener (device registration) took
+  // it: if one throws, wasmtime reports the grow as failed and the guest and
+  // the op validation keep agreeing on the old size.
   for (MemoryListener* l : listeners_) l->on_commit(base_, old, new_bytes);
+  committed_ = new_bytes;
 }
 
 void LinearMemory::add_listener(MemoryListener* listener) {
