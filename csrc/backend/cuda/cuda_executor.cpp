@@ -89,32 +89,35 @@ void CudaExecutor::on_commit(uint8_t* base, size_t old_committed, size_t new_com
   if (new_committed <= from) return;
   uint8_t* host = base + from;
   size_t bytes = new_committed - from;
-  try {
-    device_->make_current();
-    CUresult r = drv_.cuMemHostRegister(host, bytes, CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_PORTABLE);
-    if (r != CUDA_SUCCESS)
-      throw Error("CUDA: registering linear memory [" + std::to_string(from) + ", " + std::to_string(new_committed) +
-                  ") (" + std::to_string(bytes >> 20) + " MiB) with cuMemHostRegister failed: " + drv_.error_text(r));
-    registrations_.push_back(host);
-    if (!device_->host_pointer_is_device_pointer()) {
-      // Without a shared address space each registration gets its own device
-      // address; one tensor may span two registrations, so they must line up.
-      CUdeviceptr d = 0;
-      device_->check(drv_.cuMemHostGetDevicePointer(&d, host, 0), "cuMemHostGetDevicePointer");
-      if (!dev_base_known_) {
-        dev_base_ = d - from;
-        dev_base_known_ = true;
-      } else if (d != dev_base_ + from) {
-        throw Error("CUDA: the device maps registered linear memory growth at a non-contiguous address (" +
-                    std::to_string(d) + " != " + std::to_string(dev_base_ + from) +
-                    "); use managed memory on this system");
-      }
+  // On failure nothing stays registered and the throw makes the grow fail, so
+  // LinearMemory keeps the old size: ops stay confined to registered pages and
+  // a later grow (say, after the guest freed host memory) may still succeed.
+  device_->make_current();
+  CUresult r = drv_.cuMemHostRegister(host, bytes, CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_PORTABLE);
+  if (r != CUDA_SUCCESS)
+    throw Error("CUDA: registering linear memory [" + std::to_string(from) + ", " + std::to_string(new_committed) +
+                ") (" + std::to_string(bytes >> 20) + " MiB) with cuMemHostRegister failed: " + drv_.error_text(r));
+  if (!device_->host_pointer_is_device_pointer()) {
+    // Without a shared address space each registration gets its own device
+    // address; one tensor may span two registrations, so they must line up.
+    CUdeviceptr d = 0;
+    CUresult got = drv_.cuMemHostGetDevicePointer(&d, host, 0);
+    bool first = !dev_base_known_;
+    if (got != CUDA_SUCCESS || (!first && d != dev_base_ + from)) {
+      drv_.cuMemHostUnregister(host);
+      if (got != CUDA_SUCCESS)
+        throw Error("CUDA: cuMemHostGetDevicePointer failed for linear memory growth: " + drv_.error_text(got));
+      throw Error("CUDA: the device maps registered linear memory growth at a non-contiguous address (" +
+                  std::to_string(d) + " != " + std::to_string(dev_base_ + from) +
+                  "); use managed memory on this system");
     }
-    registered_end_ = new_committed;
-  } catch (const Error& e) {
-    failure_ = std::string(e.what()) + " (this instance's CUDA ops are disabled)";
-    throw;
+    if (first) {
+      dev_base_ = d - from;
+      dev_base_known_ = true;
+    }
   }
+  registrations_.push_back(host);
+  registered_end_ = new_committed;
 }
 
 void CudaExecutor::on_release(uint8_t* /*base*/, size_t /*committed*/) {
@@ -130,7 +133,6 @@ void CudaExecutor::on_release(uint8_t* /*base*/, size_t /*committed*/) {
 template <class Params>
 void CudaExecutor::launch(Kernel kernel, const char* op, uint64_t blocks, unsigned threads, unsigned shared_bytes,
                           const Params& params) {
-  if (!failure_.empty()) throw Error(std::string(op) + ": " + failure_);
   if (blocks == 0) return;
   if (blocks > static_cast<uint64_t>(INT_MAX))
     throw Error(std::string(op) + ": " + std::to_string(blocks) + " CUDA blocks exceed the grid limit");
@@ -258,9 +260,13 @@ void CudaExecutor::run(const AttentionArgs& a) {
   const uint64_t chunk_room = fixed < budget ? (budget - fixed) / sizeof(float) : 0;
   const uint64_t chunk = std::min<uint64_t>({chunk_room, static_cast<uint64_t>(kAttentionMaxChunk),
                                              static_cast<uint64_t>(a.seq_kv)});
-  if (chunk < std::min<uint64_t>(32, static_cast<uint64_t>(a.seq_kv)))
+  constexpr uint64_t kMinChunk = 32;
+  if (chunk < std::min<uint64_t>(kMinChunk, static_cast<uint64_t>(a.seq_kv))) {
+    const uint64_t max_head_dim = (budget - kMinChunk * sizeof(float)) / (2 * sizeof(float));
     throw Error("zw.attention: head_dim " + std::to_string(a.head_dim) +
-                " is too large for the CUDA attention kernel's shared memory (at most about 5,600)");
+                " is too large for the CUDA attention kernel's shared memory (at most " +
+                std::to_string(max_head_dim) + ")");
+  }
   p.chunk = static_cast<int32_t>(chunk);
   const unsigned shared = static_cast<unsigned>(fixed + chunk * sizeof(float));
   launch(Kernel::zw_attention, "zw.attention",
@@ -285,7 +291,6 @@ void CudaExecutor::run(const GatherArgs& a) {
 void CudaExecutor::run(const HintArgs& a) {
   // Hints only steer managed-memory placement; registered host memory stays put.
   if (!managed_ || a.len == 0 || !memory_) return;
-  if (!failure_.empty()) return;
   const uint64_t committed = memory_->committed();
   const uint64_t begin = a.ptr / kHintAlign * kHintAlign;
   const uint64_t end = std::min<uint64_t>(ceil_div(a.ptr + a.len, kHintAlign) * kHintAlign, committed);

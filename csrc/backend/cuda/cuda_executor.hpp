@@ -64,7 +64,6 @@ class CudaExecutor final : public zw::Executor, public MemoryListener {
   bool dev_base_known_ = false;
   std::vector<uint8_t*> registrations_;  // base address of each registered range
   size_t registered_end_ = 0;
-  std::string failure_;  // a registration failed: ops would fault, so they refuse
   const char* last_op_ = "(none)";
   uint64_t ops_queued_ = 0;
 };
