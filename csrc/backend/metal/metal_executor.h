@@ -13,7 +13,8 @@
 // command buffer is committed at sync(), or after kOpsPerCommandBuffer ops
 // while a single view covers the memory (then consecutive command buffers
 // touch one tracked MTLBuffer, so Metal orders them); with several aliasing
-// views everything up to sync() stays in one command buffer.
+// views it is committed and waited for every kOpsPerCommandBuffer ops, so one
+// command buffer at a time keeps their order and none grows without bound.
 //
 // Errors: a failed command buffer is reported by the next run() or sync() as
 // zw::Error with Metal's error text and the ops it contained.
@@ -72,6 +73,7 @@ class MetalExecutor final : public Executor, public MemoryListener {
 
   // Ops per command buffer before it is committed without waiting.
   static constexpr uint32_t kOpsPerCommandBuffer = 64;
+  static constexpr size_t kMaxFittedViews = 8;  // views fitted around tensors no grid view holds
   // Committed command buffers allowed in flight before run() waits for the oldest.
   static constexpr size_t kMaxInFlight = 4;
 

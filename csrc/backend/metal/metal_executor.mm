@@ -173,7 +173,17 @@ void MetalExecutor::prepare(std::initializer_list<Range> ranges) {
                   std::to_string(context_->max_buffer_length()) + " bytes)");
     }
     drain();
-    if (fitted_.size() >= 8) fitted_.erase(fitted_.begin());  // oldest; nothing queued uses it
+    if (fitted_.size() >= kMaxFittedViews) {
+      // Nothing queued uses any view now, but this op may: evict the oldest
+      // view that holds none of its ranges (an op has fewer ranges than views).
+      auto holds_a_range = [&](const View& view) {
+        for (const Range& r : ranges)
+          if (view.span.contains(r.offset, r.bytes)) return true;
+        return false;
+      };
+      auto victim = std::find_if(fitted_.begin(), fitted_.end(), [&](const View& v) { return !holds_a_range(v); });
+      fitted_.erase(victim != fitted_.end() ? victim : fitted_.begin());
+    }
     fitted_.push_back(View{span, wrap(span)});
   }
 }
@@ -231,14 +241,21 @@ void MetalExecutor::finish_op(const char* op) {
     }
   }
   if (!counted) open_op_counts_.emplace_back(op, 1);
+  if (open_ops_ < kOpsPerCommandBuffer) return;
   const bool single_view = grid_.size() == 1 && fitted_.empty();
-  if (single_view && open_ops_ >= kOpsPerCommandBuffer) {
-    commit_open();
+  if (!single_view) {
+    // Several views may alias the same bytes, and only one command buffer
+    // at a time keeps their ops ordered: wait for it. (Never letting the
+    // buffer grow without bound: a guest that never syncs must not be able
+    // to make the host encode without limit.)
+    drain();
+    return;
+  }
+  commit_open();
+  reap_completed();
+  while (in_flight_.size() > kMaxInFlight) {  // the GPU is behind: let it catch up
+    [in_flight_.front().commands waitUntilCompleted];
     reap_completed();
-    while (in_flight_.size() > kMaxInFlight) {  // the GPU is behind: let it catch up
-      [in_flight_.front().commands waitUntilCompleted];
-      reap_completed();
-    }
   }
 }
 
