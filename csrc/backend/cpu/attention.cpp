@@ -92,19 +92,9 @@ struct RowState {
 
 // ---- Per-row path ----
 
-// Inlined into attend_one (one multiversioned body per (query, head)):
-// calling a dispatched function per key costs more than a d=32 dot itself.
-ZW_INLINE float dot(const float* a, const float* b, int n) {
-  float l[8] = {};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) l[j] += a[i + j] * b[i + j];
-  float t = 0.0f;
-  for (; i < n; ++i) t += a[i] * b[i];
-  return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7])) + t;
-}
-
 // out = softmax(scale * q.K^T) . V over `visible` (> 0) keys; K/V rows `stride` floats apart.
+// dot_lanes8 is inlined here (one multiversioned body per (query, head)):
+// calling a dispatched function per key costs more than a d=32 dot itself.
 ZW_MULTIVERSION void attend_one(const float* qi, const float* k, const float* v, size_t stride,
                                 int visible, int d, float scale, int block, float* scores,
                                 float* acc, float* out) {
@@ -112,7 +102,7 @@ ZW_MULTIVERSION void attend_one(const float* qi, const float* k, const float* v,
   for (int t = 0; t < d; ++t) acc[t] = 0.0f;
   for (int j0 = 0; j0 < visible; j0 += block) {
     int n = std::min(block, visible - j0);
-    for (int j = 0; j < n; ++j) scores[j] = scale * dot(qi, k + (j0 + j) * stride, d);
+    for (int j = 0; j < n; ++j) scores[j] = scale * dot_lanes8(qi, k + (j0 + j) * stride, d);
     float rescale = row.absorb(scores, n, n);
     if (rescale != 1.0f)
       for (int t = 0; t < d; ++t) acc[t] *= rescale;

@@ -28,6 +28,19 @@ namespace zw::cpu {
 #define ZW_INLINE inline
 #endif
 
+// Dot product with eight independent partial sums: a fixed-width reduction
+// the vectorizer maps to lanes without reassociating (which it may not do
+// without fast-math). Inlined, it takes the ISA of the function it is in.
+ZW_INLINE float dot_lanes8(const float* a, const float* b, int n) {
+  float lanes[8] = {};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += a[i + l] * b[i + l];
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
+}
+
 // Per-thread scratch floats (64-byte aligned), grown on demand and kept, so
 // kernels never allocate on the hot path. Use distinct `Slot` types for
 // buffers that must be live at the same time.

@@ -35,18 +35,7 @@ void micro_generic(int kc, const float* ap, const float* bp, float* c, size_t ld
   }
 }
 
-// Eight independent partial sums: a fixed-width reduction the vectorizer can
-// map to lanes without reassociating (which it may not do without fast-math).
-float dot_f32_generic(const float* a, const float* b, int k) {
-  float lanes[8] = {};
-  int p = 0;
-  for (; p + 8 <= k; p += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] += a[p + l] * b[p + l];
-  float tail = 0.0f;
-  for (; p < k; ++p) tail += a[p] * b[p];
-  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
-         ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
-}
+float dot_f32_generic(const float* a, const float* b, int k) { return dot_lanes8(a, b, k); }
 
 float dot_row_generic(const float* a, const uint8_t* row, DType type, int k) {
   switch (type) {

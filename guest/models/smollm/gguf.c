@@ -20,7 +20,7 @@ typedef struct {
   size_t errlen;
 } cursor;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
+int gg_fail(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   if (err && errlen) vsnprintf(err, errlen, fmt, ap);
@@ -39,7 +39,7 @@ static uint64_t left(const cursor *c) { return c->size - c->pos; }
 
 static int need(cursor *c, uint64_t n, const char *what) {
   if (n > left(c))
-    return fail(c->err, c->errlen, "gguf: %s at byte %llu needs %llu bytes, only %llu left", what,
+    return gg_fail(c->err, c->errlen, "gguf: %s at byte %llu needs %llu bytes, only %llu left", what,
                 (unsigned long long)c->pos, (unsigned long long)n, (unsigned long long)left(c));
   return 0;
 }
@@ -74,7 +74,7 @@ static int rd_str(cursor *c, gg_str *s, const char *what) {
   uint64_t n;
   if (rd_u64(c, &n, what)) return -1;
   if (n > left(c) || n > UINT32_MAX)
-    return fail(c->err, c->errlen, "gguf: %s length %llu at byte %llu runs past the end of the file",
+    return gg_fail(c->err, c->errlen, "gguf: %s length %llu at byte %llu runs past the end of the file",
                 what, (unsigned long long)n, (unsigned long long)(c->pos - 8));
   s->p = c->base + c->pos;
   s->len = (uint32_t)n;
@@ -111,7 +111,7 @@ static int skip_value(cursor *c, uint32_t t, gg_kv *kv) {
     if (et == GG_STRING) {
       /* each string takes >= 8 bytes: bound the count before looping */
       if (n > left(c) / 8)
-        return fail(c->err, c->errlen, "gguf: string array of %llu elements cannot fit in %llu bytes",
+        return gg_fail(c->err, c->errlen, "gguf: string array of %llu elements cannot fit in %llu bytes",
                     (unsigned long long)n, (unsigned long long)left(c));
       for (uint64_t i = 0; i < n; i++) {
         gg_str s;
@@ -121,15 +121,15 @@ static int skip_value(cursor *c, uint32_t t, gg_kv *kv) {
     }
     uint64_t es = scalar_size(et);
     if (!es)
-      return fail(c->err, c->errlen, "gguf: array element type %u is not supported", (unsigned)et);
+      return gg_fail(c->err, c->errlen, "gguf: array element type %u is not supported", (unsigned)et);
     if (n > left(c) / es)
-      return fail(c->err, c->errlen, "gguf: array of %llu x %llu-byte elements runs past the end of the file",
+      return gg_fail(c->err, c->errlen, "gguf: array of %llu x %llu-byte elements runs past the end of the file",
                   (unsigned long long)n, (unsigned long long)es);
     c->pos += n * es;
     return 0;
   }
   uint64_t es = scalar_size(t);
-  if (!es) return fail(c->err, c->errlen, "gguf: unknown value type %u", (unsigned)t);
+  if (!es) return gg_fail(c->err, c->errlen, "gguf: unknown value type %u", (unsigned)t);
   if (need(c, es, "scalar value")) return -1;
   c->pos += es;
   return 0;
@@ -159,7 +159,7 @@ static int parse_tensor_info(cursor *c, gg_tensor *t, uint64_t index) {
   char name[64];
   if (rd_str(c, &t->name, "tensor name") || rd_u32(c, &t->n_dims, "tensor n_dims")) return -1;
   if (t->n_dims == 0 || t->n_dims > GG_MAX_DIMS)
-    return fail(c->err, c->errlen, "gguf: tensor %llu has %u dimensions (1..%d allowed)",
+    return gg_fail(c->err, c->errlen, "gguf: tensor %llu has %u dimensions (1..%d allowed)",
                 (unsigned long long)index, (unsigned)t->n_dims, GG_MAX_DIMS);
   uint64_t numel = 1;
   for (int d = 0; d < GG_MAX_DIMS; d++) t->ne[d] = 1;
@@ -167,7 +167,7 @@ static int parse_tensor_info(cursor *c, gg_tensor *t, uint64_t index) {
     if (rd_u64(c, &t->ne[d], "tensor dimension")) return -1;
     /* numel <= 2^56 keeps numel * bytes-per-element far from overflow */
     if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 56) / numel)
-      return fail(c->err, c->errlen, "gguf: tensor '%s' dimension %u = %llu is zero or overflows",
+      return gg_fail(c->err, c->errlen, "gguf: tensor '%s' dimension %u = %llu is zero or overflows",
                   gg_printable(t->name, name, sizeof name), (unsigned)d, (unsigned long long)t->ne[d]);
     numel *= t->ne[d];
   }
@@ -175,7 +175,7 @@ static int parse_tensor_info(cursor *c, gg_tensor *t, uint64_t index) {
   int bad_block = 0;
   t->nbytes = tensor_bytes(t->type, numel, t->ne[0], &bad_block);
   if (bad_block)
-    return fail(c->err, c->errlen, "gguf: tensor '%s' row length %llu is not a multiple of its block",
+    return gg_fail(c->err, c->errlen, "gguf: tensor '%s' row length %llu is not a multiple of its block",
                 gg_printable(t->name, name, sizeof name), (unsigned long long)t->ne[0]);
   t->data = NULL; /* set once the data section is known */
   return 0;
@@ -185,21 +185,21 @@ int gg_parse(gg_file *f, const uint8_t *base, uint64_t size, char *err, size_t e
   memset(f, 0, sizeof *f);
   cursor c = {base, size, 0, err, errlen};
   uint32_t magic;
-  if (!base) return fail(err, errlen, "gguf: no file");
+  if (!base) return gg_fail(err, errlen, "gguf: no file");
   if (rd_u32(&c, &magic, "magic")) return -1;
   if (magic != 0x46554747u) /* "GGUF" */
-    return fail(err, errlen, "gguf: bad magic 0x%08x (not a GGUF file)", (unsigned)magic);
+    return gg_fail(err, errlen, "gguf: bad magic 0x%08x (not a GGUF file)", (unsigned)magic);
   if (rd_u32(&c, &f->version, "version")) return -1;
   if (f->version != 2 && f->version != 3)
-    return fail(err, errlen, "gguf: version %u is not supported (2 or 3)", (unsigned)f->version);
+    return gg_fail(err, errlen, "gguf: version %u is not supported (2 or 3)", (unsigned)f->version);
   if (rd_u64(&c, &f->n_tensors, "tensor count") || rd_u64(&c, &f->n_kv, "metadata count")) return -1;
   /* smallest kv: 8-byte key length + 4-byte type + 1-byte value; smallest
    * tensor info: 8 + 4 + 8 + 4 + 8 bytes. Bound counts before allocating. */
   if (f->n_kv > left(&c) / 13)
-    return fail(err, errlen, "gguf: metadata count %llu cannot fit in a %llu-byte file",
+    return gg_fail(err, errlen, "gguf: metadata count %llu cannot fit in a %llu-byte file",
                 (unsigned long long)f->n_kv, (unsigned long long)size);
   if (f->n_tensors > left(&c) / 32)
-    return fail(err, errlen, "gguf: tensor count %llu cannot fit in a %llu-byte file",
+    return gg_fail(err, errlen, "gguf: tensor count %llu cannot fit in a %llu-byte file",
                 (unsigned long long)f->n_tensors, (unsigned long long)size);
   f->base = base;
   f->size = size;
@@ -207,7 +207,7 @@ int gg_parse(gg_file *f, const uint8_t *base, uint64_t size, char *err, size_t e
   f->tensors = calloc(f->n_tensors ? (size_t)f->n_tensors : 1, sizeof(gg_tensor));
   if (!f->kv || !f->tensors) {
     gg_free(f);
-    return fail(err, errlen, "gguf: out of memory for %llu entries", (unsigned long long)(f->n_kv + f->n_tensors));
+    return gg_fail(err, errlen, "gguf: out of memory for %llu entries", (unsigned long long)(f->n_kv + f->n_tensors));
   }
   for (uint64_t i = 0; i < f->n_kv; i++) {
     gg_kv *kv = &f->kv[i];
@@ -222,12 +222,12 @@ int gg_parse(gg_file *f, const uint8_t *base, uint64_t size, char *err, size_t e
   const gg_kv *al = gg_find_kv(f, "general.alignment");
   if (al) {
     if (al->type != GG_U32) {
-      fail(err, errlen, "gguf: general.alignment has type %u, expected u32", (unsigned)al->type);
+      gg_fail(err, errlen, "gguf: general.alignment has type %u, expected u32", (unsigned)al->type);
       goto bad;
     }
     uint32_t a = load_u32(al->val);
     if (a == 0 || (a & (a - 1)) || a > 65536) {
-      fail(err, errlen, "gguf: general.alignment %u is not a power of two <= 65536", (unsigned)a);
+      gg_fail(err, errlen, "gguf: general.alignment %u is not a power of two <= 65536", (unsigned)a);
       goto bad;
     }
     f->alignment = a;
@@ -237,7 +237,7 @@ int gg_parse(gg_file *f, const uint8_t *base, uint64_t size, char *err, size_t e
   /* data section starts at the next multiple of the alignment */
   uint64_t data_start = c.pos + (f->alignment - c.pos % f->alignment) % f->alignment;
   if (data_start > size) {
-    fail(err, errlen, "gguf: data section (byte %llu) starts past the end of the %llu-byte file",
+    gg_fail(err, errlen, "gguf: data section (byte %llu) starts past the end of the %llu-byte file",
          (unsigned long long)data_start, (unsigned long long)size);
     goto bad;
   }
@@ -248,7 +248,7 @@ int gg_parse(gg_file *f, const uint8_t *base, uint64_t size, char *err, size_t e
     if (!t->nbytes) continue; /* unsized type: never read, so never pointed at */
     if (off % f->alignment || off > data_size || t->nbytes > data_size - off) {
       char name[64];
-      fail(err, errlen, "gguf: tensor '%s' [offset %llu, %llu bytes] lies outside the %llu-byte data section "
+      gg_fail(err, errlen, "gguf: tensor '%s' [offset %llu, %llu bytes] lies outside the %llu-byte data section "
            "or is misaligned", gg_printable(t->name, name, sizeof name), (unsigned long long)off,
            (unsigned long long)t->nbytes, (unsigned long long)data_size);
       goto bad;
@@ -288,7 +288,7 @@ const gg_tensor *gg_find_tensor(const gg_file *f, const char *name) {
 
 static const gg_kv *need_kv(const gg_file *f, const char *key, char *err, size_t errlen) {
   const gg_kv *kv = gg_find_kv(f, key);
-  if (!kv) fail(err, errlen, "gguf: metadata key '%s' is missing", key);
+  if (!kv) gg_fail(err, errlen, "gguf: metadata key '%s' is missing", key);
   return kv;
 }
 
@@ -303,13 +303,13 @@ int gg_get_u32(const gg_file *f, const char *key, uint32_t *out, char *err, size
     case GG_U64: v = load_u64(kv->val); break;
     case GG_I32: { int32_t x; memcpy(&x, kv->val, 4); if (x < 0) goto range; v = (uint64_t)x; break; }
     case GG_I64: { int64_t x; memcpy(&x, kv->val, 8); if (x < 0) goto range; v = (uint64_t)x; break; }
-    default: return fail(err, errlen, "gguf: metadata '%s' has type %u, expected an integer", key, (unsigned)kv->type);
+    default: return gg_fail(err, errlen, "gguf: metadata '%s' has type %u, expected an integer", key, (unsigned)kv->type);
   }
   if (v > UINT32_MAX) goto range;
   *out = (uint32_t)v;
   return 0;
 range:
-  return fail(err, errlen, "gguf: metadata '%s' is out of range", key);
+  return gg_fail(err, errlen, "gguf: metadata '%s' is out of range", key);
 }
 
 int gg_get_f32(const gg_file *f, const char *key, float *out, char *err, size_t errlen) {
@@ -322,7 +322,7 @@ int gg_get_f32(const gg_file *f, const char *key, float *out, char *err, size_t 
     memcpy(&d, kv->val, 8);
     *out = (float)d;
   } else {
-    return fail(err, errlen, "gguf: metadata '%s' has type %u, expected f32", key, (unsigned)kv->type);
+    return gg_fail(err, errlen, "gguf: metadata '%s' has type %u, expected f32", key, (unsigned)kv->type);
   }
   return 0;
 }
@@ -331,7 +331,7 @@ int gg_get_str(const gg_file *f, const char *key, gg_str *out, char *err, size_t
   const gg_kv *kv = need_kv(f, key, err, errlen);
   if (!kv) return -1;
   if (kv->type != GG_STRING)
-    return fail(err, errlen, "gguf: metadata '%s' has type %u, expected string", key, (unsigned)kv->type);
+    return gg_fail(err, errlen, "gguf: metadata '%s' has type %u, expected string", key, (unsigned)kv->type);
   out->len = (uint32_t)load_u64(kv->val); /* checked by gg_parse */
   out->p = kv->val + 8;
   return 0;
@@ -342,7 +342,7 @@ int gg_str_array(const gg_file *f, const char *key, gg_str_iter *it, uint64_t *c
   const gg_kv *kv = need_kv(f, key, err, errlen);
   if (!kv) return -1;
   if (kv->type != GG_ARRAY || kv->arr_type != GG_STRING)
-    return fail(err, errlen, "gguf: metadata '%s' is not an array of strings", key);
+    return gg_fail(err, errlen, "gguf: metadata '%s' is not an array of strings", key);
   it->p = kv->val;
   it->left = kv->arr_count;
   *count = kv->arr_count;
@@ -364,7 +364,7 @@ int gg_i32_array(const gg_file *f, const char *key, const uint8_t **data, uint64
   const gg_kv *kv = need_kv(f, key, err, errlen);
   if (!kv) return -1;
   if (kv->type != GG_ARRAY || (kv->arr_type != GG_I32 && kv->arr_type != GG_U32))
-    return fail(err, errlen, "gguf: metadata '%s' is not an array of 32-bit integers", key);
+    return gg_fail(err, errlen, "gguf: metadata '%s' is not an array of 32-bit integers", key);
   *data = kv->val;
   *count = kv->arr_count;
   return 0;

@@ -89,6 +89,10 @@ int gg_i32_array(const gg_file *f, const char *key, const uint8_t **data, uint64
 
 int gg_str_eq(gg_str s, const char *lit);
 
+/* Formats a message into err (when err and errlen are nonzero) and returns -1:
+   `return gg_fail(err, errlen, "...", ...);` (shared with the tokenizer). */
+int gg_fail(char *err, size_t errlen, const char *fmt, ...);
+
 /* s as NUL-terminated printable ASCII for messages (others become '?'); returns buf. */
 const char *gg_printable(gg_str s, char *buf, size_t size);
 

@@ -5,7 +5,6 @@
  * (leftmost on ties), exactly as HF tokenizers' BPE does. */
 #include "tokenizer.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +14,6 @@
 enum { CLS_OTHER = 0, CLS_LETTER = 1, CLS_NUMBER = 2, CLS_SPACE = 3 };
 enum { TOKEN_TYPE_CONTROL = 3, TOKEN_TYPE_USER_DEFINED = 4 };
 #define BAD_CP 0xFFFFFFFFu /* an invalid UTF-8 byte: class "other" */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 int tok_vec_push(tok_vec *v, int32_t id) {
   if (v->n == v->cap) {
@@ -156,13 +147,13 @@ static int build_vocab(tokenizer *t, const gg_file *f, char *err, size_t errlen)
   gg_str_iter it;
   uint64_t n;
   if (gg_str_array(f, "tokenizer.ggml.tokens", &it, &n, err, errlen)) return -1;
-  if (n == 0 || n > (1u << 24)) return fail(err, errlen, "tokenizer: %llu tokens (1..2^24 allowed)", (unsigned long long)n);
+  if (n == 0 || n > (1u << 24)) return gg_fail(err, errlen, "tokenizer: %llu tokens (1..2^24 allowed)", (unsigned long long)n);
   t->n_vocab = (int32_t)n;
   t->tok = malloc((size_t)n * sizeof(gg_str));
   uint32_t slots = table_size((uint32_t)n);
   t->vocab_slots = calloc(slots, sizeof(uint32_t));
   t->vocab_mask = slots - 1;
-  if (!t->tok || !t->vocab_slots) return fail(err, errlen, "tokenizer: out of memory");
+  if (!t->tok || !t->vocab_slots) return gg_fail(err, errlen, "tokenizer: out of memory");
   for (int32_t id = 0; id < t->n_vocab; id++) {
     gg_str s = gg_str_next(&it);
     t->tok[id] = s;
@@ -189,10 +180,10 @@ static int build_decoder(tokenizer *t, char *err, size_t errlen) {
   for (int b = 0; b < 256; b++) from_cp[to_cp[b]] = (int16_t)b;
   uint64_t total = 0;
   for (int32_t id = 0; id < t->n_vocab; id++) total += t->tok[id].len; /* decoded <= mapped length */
-  if (total > UINT32_MAX - 1) return fail(err, errlen, "tokenizer: token strings too large");
+  if (total > UINT32_MAX - 1) return gg_fail(err, errlen, "tokenizer: token strings too large");
   t->dec = malloc(total ? (size_t)total : 1);
   t->dec_off = malloc(((size_t)t->n_vocab + 1) * sizeof(uint32_t));
-  if (!t->dec || !t->dec_off) return fail(err, errlen, "tokenizer: out of memory");
+  if (!t->dec || !t->dec_off) return gg_fail(err, errlen, "tokenizer: out of memory");
   uint32_t pos = 0;
   for (int32_t id = 0; id < t->n_vocab; id++) {
     gg_str s = t->tok[id];
@@ -222,13 +213,13 @@ static int build_merges(tokenizer *t, const gg_file *f, char *err, size_t errlen
   gg_str_iter it;
   uint64_t n;
   if (gg_str_array(f, "tokenizer.ggml.merges", &it, &n, err, errlen)) return -1;
-  if (n > (1u << 24)) return fail(err, errlen, "tokenizer: %llu merges (at most 2^24)", (unsigned long long)n);
+  if (n > (1u << 24)) return gg_fail(err, errlen, "tokenizer: %llu merges (at most 2^24)", (unsigned long long)n);
   uint32_t slots = table_size((uint32_t)n);
   t->merge_keys = calloc(slots, sizeof(uint64_t));
   t->merge_rank = malloc(slots * sizeof(int32_t));
   t->merge_result = malloc(slots * sizeof(int32_t));
   t->merge_mask = slots - 1;
-  if (!t->merge_keys || !t->merge_rank || !t->merge_result) return fail(err, errlen, "tokenizer: out of memory");
+  if (!t->merge_keys || !t->merge_rank || !t->merge_result) return gg_fail(err, errlen, "tokenizer: out of memory");
   for (uint64_t r = 0; r < n; r++) {
     gg_str m = gg_str_next(&it);
     /* "left right": split at the first space after the first byte (as llama.cpp) */
@@ -251,9 +242,9 @@ static int build_specials(tokenizer *t, const gg_file *f, char *err, size_t errl
   if (!gg_find_kv(f, "tokenizer.ggml.token_type")) return 0;
   if (gg_i32_array(f, "tokenizer.ggml.token_type", &types, &n, err, errlen)) return -1;
   if (n != (uint64_t)t->n_vocab)
-    return fail(err, errlen, "tokenizer: %llu token types for %d tokens", (unsigned long long)n, t->n_vocab);
+    return gg_fail(err, errlen, "tokenizer: %llu token types for %d tokens", (unsigned long long)n, t->n_vocab);
   t->special = malloc((size_t)t->n_vocab * sizeof(int32_t));
-  if (!t->special) return fail(err, errlen, "tokenizer: out of memory");
+  if (!t->special) return gg_fail(err, errlen, "tokenizer: out of memory");
   for (int32_t id = 0; id < t->n_vocab; id++) {
     int32_t ty;
     memcpy(&ty, types + 4 * (size_t)id, 4);
@@ -278,11 +269,11 @@ int tok_build(tokenizer *t, const gg_file *f, char *err, size_t errlen) {
   if (gg_get_str(f, "tokenizer.ggml.model", &model, err, errlen)) return -1;
   char shown[48];
   if (!gg_str_eq(model, "gpt2"))
-    return fail(err, errlen, "tokenizer: model '%s' is not supported (byte-level BPE 'gpt2' only)",
+    return gg_fail(err, errlen, "tokenizer: model '%s' is not supported (byte-level BPE 'gpt2' only)",
                 gg_printable(model, shown, sizeof shown));
   if (gg_get_str(f, "tokenizer.ggml.pre", &pre, err, errlen)) return -1;
   if (!gg_str_eq(pre, "smollm"))
-    return fail(err, errlen, "tokenizer: pre-tokenizer '%s' is not supported ('smollm' only)",
+    return gg_fail(err, errlen, "tokenizer: pre-tokenizer '%s' is not supported ('smollm' only)",
                 gg_printable(pre, shown, sizeof shown));
   if (build_vocab(t, f, err, errlen) || build_decoder(t, err, errlen) || build_merges(t, f, err, errlen) ||
       build_specials(t, f, err, errlen)) {
