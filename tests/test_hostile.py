@@ -3,6 +3,7 @@ overlapping arguments traps with a message, writes nothing, and leaves the insta
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -134,7 +135,7 @@ def _rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc (Linux)")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc (Linux)")
 def test_long_attention_does_not_amplify_host_memory() -> None:
     """A guest pays 4 bytes per key (head_dim 1, K and V aliased); the host's scratch must
     not grow with seq_kv (it once took ~116 bytes per key per thread, for good)."""

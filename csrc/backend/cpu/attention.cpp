@@ -11,6 +11,7 @@
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_util.hpp"
 #include "backend/cpu/gemm_internal.hpp"
+#include "backend/cpu/softmax_rows.hpp"
 #include "backend/cpu/thread_pool.hpp"
 #include "kernels/kernel_math.h"
 
@@ -50,41 +51,18 @@ int key_block(int d) {
   return std::clamp(kFloats / d, NR, 512) / NR * NR;
 }
 
-ZW_MULTIVERSION float max_of(const float* s, int n) {
-  float m = -INFINITY;
-  for (int j = 0; j < n; ++j) m = std::max(m, s[j]);
-  return m;
-}
-
-// s[j] = exp(s[j] - m) for j < n, 0 for n <= j < padded; returns the sum of
-// the exponentials in double (exact enough for any number of keys).
-ZW_MULTIVERSION double exp_and_sum(float* s, int n, int padded, float m) {
-  double lanes[8] = {};
-  int j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      s[j + l] = zw_expf(s[j + l] - m);
-      lanes[l] += static_cast<double>(s[j + l]);
-    }
-  for (; j < n; ++j) {
-    s[j] = zw_expf(s[j] - m);
-    lanes[0] += static_cast<double>(s[j]);
-  }
-  for (j = n; j < padded; ++j) s[j] = 0.0f;
-  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-}
-
-// Online-softmax state of one output row: running max, normalizer, and the
-// unnormalized output (held by the caller).
+// Online-softmax state of one output row: running max and normalizer (the
+// unnormalized output is held by the caller).
 struct RowState {
   float max = -INFINITY;
   double sum = 0.0;
-  // Folds in a block of scores (exponentiated in place); returns the factor
-  // the row's output accumulated so far must be multiplied by.
+  // Folds in a block of n scores (exponentiated in place, zeroed up to
+  // `padded`); returns the factor the row's output so far must be scaled by.
   float absorb(float* s, int n, int padded) {
-    float m = std::max(max, max_of(s, n));
+    float m = std::max(max, row_max_scaled(s, n, 1.0f));
     float rescale = max == -INFINITY ? 0.0f : zw_expf(max - m);
-    sum = sum * rescale + exp_and_sum(s, n, padded, m);
+    sum = sum * rescale + exp_row(s, s, n, 1.0f, m);
+    std::fill(s + n, s + padded, 0.0f);
     max = m;
     return rescale;
   }

@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_util.hpp"
+#include "backend/cpu/softmax_rows.hpp"
 #include "backend/cpu/thread_pool.hpp"
 #include "kernels/kernel_math.h"
 
@@ -55,6 +56,22 @@ ZW_MULTIVERSION void scale_gamma_row(const float* x, const float* gamma, float* 
   for (int i = 0; i < n; ++i) out[i] = x[i] * rstd * gamma[i];
 }
 
+ZW_MULTIVERSION void scale_row(float* out, int n, float s) {
+  for (int i = 0; i < n; ++i) out[i] *= s;
+}
+
+template <class RowFn>
+void for_rows(int rows, int cols, RowFn&& fn) {
+  ThreadPool& pool = ThreadPool::instance();
+  size_t min_rows = std::max<size_t>(1, kMinElemsPerChunk / static_cast<size_t>(cols));
+  pool.parallel_for(static_cast<size_t>(rows), pool.grain_for(rows, min_rows, 2),
+                    [&](size_t begin, size_t end) {
+                      for (size_t r = begin; r < end; ++r) fn(r);
+                    });
+}
+
+}  // namespace
+
 ZW_MULTIVERSION float row_max_scaled(const float* x, int n, float scale) {
   float l[8];
   for (float& v : l) v = -INFINITY;
@@ -84,22 +101,6 @@ ZW_MULTIVERSION double exp_row(const float* x, float* out, int n, float scale, f
   }
   return sum8(l);
 }
-
-ZW_MULTIVERSION void scale_row(float* out, int n, float s) {
-  for (int i = 0; i < n; ++i) out[i] *= s;
-}
-
-template <class RowFn>
-void for_rows(int rows, int cols, RowFn&& fn) {
-  ThreadPool& pool = ThreadPool::instance();
-  size_t min_rows = std::max<size_t>(1, kMinElemsPerChunk / static_cast<size_t>(cols));
-  pool.parallel_for(static_cast<size_t>(rows), pool.grain_for(rows, min_rows, 2),
-                    [&](size_t begin, size_t end) {
-                      for (size_t r = begin; r < end; ++r) fn(r);
-                    });
-}
-
-}  // namespace
 
 void layernorm(const float* x, const float* gamma, const float* beta, float* out, int rows,
                int cols, float eps) {
