@@ -11,7 +11,7 @@ install(TARGETS zerowasm EXPORT zerowasmTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY csrc/include/zerowasm DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # The guest SDK header, for building guests next to the app.
-install(FILES guest/include/zerowasm.h DESTINATION ${CMAKE_INSTALL_DATADIR}/zerowasm/guest/include)
+install(FILES guest/include/zerowasm.h guest/include/zerowasm_abi.h DESTINATION ${CMAKE_INSTALL_DATADIR}/zerowasm/guest/include)
 install(EXPORT zerowasmTargets NAMESPACE zerowasm:: DESTINATION ${ZEROWASM_CMAKE_DIR})
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/zerowasmConfig.cmake.in

@@ -19,33 +19,25 @@
 
 #include <stdint.h>
 
+#include "zerowasm_abi.h" /* dtype codes, flag bits, block layouts */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define ZW_ABI_VERSION 1
-
 #define ZW_IMPORT(name) __attribute__((import_module("zw"), import_name(name)))
 
-/* Element types of weight tensors (matmul's B, gather's table). Quantized
- * types use GGUF's block layouts: blocks of 32 values along the row. */
+/* Element types of weight tensors (matmul's B, gather's table); the codes and
+ * block layouts are in zerowasm_abi.h. */
 enum zw_dtype {
-  ZW_F32 = 0,
-  ZW_F16 = 1,
-  ZW_Q8_0 = 2, /* 34-byte block: f16 scale d, 32 x int8 q; x = d*q */
-  ZW_Q4_1 = 3, /* 20-byte block: f16 d, f16 m, 16 bytes of nibbles; x = d*q + m.
-                  byte j holds element j (low nibble) and j+16 (high nibble) */
+  ZW_F32 = ZW_DTYPE_F32,
+  ZW_F16 = ZW_DTYPE_F16,
+  ZW_Q8_0 = ZW_DTYPE_Q8_0,
+  ZW_Q4_1 = ZW_DTYPE_Q4_1,
 };
 
-/* matmul flags */
-#define ZW_ACCUMULATE 1u                     /* C += A.B^T instead of C = */
-#define ZW_B_DTYPE(t) ((uint32_t)(t) << 8)   /* dtype of B, bits 8..15 */
-
-/* softmax / attention flags */
-#define ZW_CAUSAL 1u
-
-/* rope flags */
-#define ZW_ROPE_ADJACENT 1u /* rotate pairs (2i, 2i+1) (GGUF / llama.cpp); else (i, i+d/2) */
+/* matmul: dtype of B in its flags (ZW_ACCUMULATE and the masks: zerowasm_abi.h) */
+#define ZW_B_DTYPE(t) ((uint32_t)(t) << ZW_B_DTYPE_SHIFT)
 
 /* C[m,n] = A[m,k] . B^T, B stored [n,k] (weight layout) in dtype
  * ZW_B_DTYPE(flags); k % 32 == 0 for quantized B. C must not overlap A or B. */
@@ -102,10 +94,7 @@ void zw_gather(const void *table, int32_t rows, const int32_t *ids, float *out, 
 ZW_IMPORT("sync") void zw_sync(void);
 
 /* Placement hints (no effect on results; no-ops where memory is not managed).
- * where: 0 host, 1 device. advice: 1 read-mostly. len may be 0. */
-#define ZW_HOST 0
-#define ZW_DEVICE 1
-#define ZW_ADVISE_READ_MOSTLY 1
+ * where: ZW_HOST or ZW_DEVICE. advice: ZW_ADVISE_READ_MOSTLY. len may be 0. */
 ZW_IMPORT("prefetch") void zw_prefetch(const void *ptr, int32_t len, int32_t where);
 ZW_IMPORT("advise") void zw_advise(const void *ptr, int32_t len, int32_t advice);
 

@@ -56,7 +56,8 @@ def guest_path(name: str, *, quiet: bool = False) -> Path:
     sources = _sources(spec)
     headers = sorted({h for s in sources for h in s.parent.glob("*.h")})
     digest = hashlib.sha256()
-    for path in [*sources, *headers, toolchain.sdk_include_dir() / "zerowasm.h"]:
+    sdk = toolchain.sdk_include_dir()
+    for path in [*sources, *headers, sdk / "zerowasm.h", sdk / "zerowasm_abi.h"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     compiler = toolchain.find_compiler()
     digest.update(repr((spec, compiler.kind, compiler.ident, compiler.flags)).encode())
