@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <climits>
 
-#include "backend/cuda/cuda_managed_region.hpp"
 #include "zerowasm/error.hpp"
 
 namespace zw::cuda {
@@ -49,10 +48,11 @@ Kernel pick(DType t, Kernel f32, Kernel f16, Kernel q8_0, Kernel q4_1) {
 
 CudaExecutor::CudaExecutor(std::shared_ptr<Device> device, LinearMemory& memory)
     : device_(std::move(device)), drv_(device_->driver()), memory_(&memory) {
-  const auto* managed_region = dynamic_cast<const ManagedRegion*>(&memory.region());
-  managed_ = managed_region != nullptr;
+  managed_ = memory.region().kind() == MemoryKind::managed;
   if (managed_) {
-    dev_base_ = managed_region->device_pointer();
+    // Managed memory has one address on host and device (ManagedRegion's base
+    // is its CUdeviceptr).
+    dev_base_ = reinterpret_cast<uintptr_t>(memory.base());
     dev_base_known_ = true;
   } else {
     if (!device_->can_register_host_memory())
@@ -153,7 +153,7 @@ void CudaExecutor::run(const MatmulArgs& a) {
   p.a = dev(a.a);
   p.b = dev(a.b);
   p.c = dev(a.c);
-  p.b_row_bytes = static_cast<int64_t>(row_bytes(a.b_type, static_cast<uint64_t>(a.k)));
+  p.b_row_bytes = static_cast<int64_t>(a.b_row_bytes);
   p.m = a.m;
   p.n = a.n;
   p.k = a.k;
@@ -278,7 +278,7 @@ void CudaExecutor::run(const GatherArgs& a) {
   p.table = dev(a.table);
   p.ids = dev(a.ids);
   p.out = dev(a.out);
-  p.row_bytes = static_cast<int64_t>(row_bytes(a.type, static_cast<uint64_t>(a.dim)));
+  p.row_bytes = static_cast<int64_t>(a.table_row_bytes);
   p.rows = a.rows;
   p.n = a.n;
   p.dim = a.dim;
@@ -290,10 +290,10 @@ void CudaExecutor::run(const GatherArgs& a) {
 
 void CudaExecutor::run(const HintArgs& a) {
   // Hints only steer managed-memory placement; registered host memory stays put.
-  if (!managed_ || a.len == 0 || !memory_) return;
+  if (!managed_ || a.range.bytes == 0 || !memory_) return;
   const uint64_t committed = memory_->committed();
-  const uint64_t begin = a.ptr / kHintAlign * kHintAlign;
-  const uint64_t end = std::min<uint64_t>(ceil_div(a.ptr + a.len, kHintAlign) * kHintAlign, committed);
+  const uint64_t begin = a.range.offset / kHintAlign * kHintAlign;
+  const uint64_t end = std::min<uint64_t>(ceil_div(a.range.end(), kHintAlign) * kHintAlign, committed);
   if (end <= begin) return;
   const CUdeviceptr ptr = dev(begin);
   const size_t bytes = static_cast<size_t>(end - begin);
