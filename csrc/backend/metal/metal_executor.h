@@ -31,22 +31,10 @@
 
 #include "backend/backend.hpp"
 #include "backend/metal/buffer_views.hpp"
+#include "backend/metal/encode_plan.hpp"
 
 namespace zw {
 namespace mtl {
-
-// Every kernel of metal/*.metal the executor dispatches (names in metal_executor.mm).
-enum class Kernel : int {
-  add, mul, scale, gelu, silu,
-  layernorm, rmsnorm, softmax, rope, attention,
-  gather_f32, gather_f16, gather_q8_0, gather_q4_1,
-  matvec_f32, matvec_f16, matvec_q8_0, matvec_q4_1,
-  tiled_f32, tiled_f16, tiled_q8_0, tiled_q4_1,
-  simd_f32, simd_f16, simd_q8_0, simd_q4_1,
-  count
-};
-constexpr int kKernelCount = static_cast<int>(Kernel::count);
-const char* kernel_name(Kernel kernel);
 
 class MetalExecutor final : public Executor, public MemoryListener {
  public:
@@ -82,18 +70,19 @@ class MetalExecutor final : public Executor, public MemoryListener {
     ViewSpan span;
     id<MTLBuffer> buffer;  // strong: wraps base + span.offset, no copy, no deallocator
   };
-  struct Range {
-    Offset offset;
-    uint64_t bytes;
-  };
   struct InFlight {
     id<MTLCommandBuffer> commands;  // strong until its status has been checked
     std::string ops;                // what it ran, for error messages
   };
 
+  // Encodes an op as encode_plan.hpp planned it for this device.
+  template <typename Args>
+  void run_planned(const Args& args);
+  DeviceLimits limits();
+  void encode(const EncodePlan& plan);
   // Before encoding an op: fail if memory is gone or an earlier command
-  // buffer failed; make sure a view holds every range (may finish queued work).
-  void prepare(std::initializer_list<Range> ranges);
+  // buffer failed; make sure a view holds every buffer (may finish queued work).
+  void prepare(const EncodePlan& plan);
   void refresh_grid();
   const View* view_for(Offset off, uint64_t bytes) const;
   id<MTLBuffer> wrap(const ViewSpan& span);

@@ -1,13 +1,14 @@
-// Force-included (g++ -include) to *run* the Metal shaders on the CPU, for
-// tests/test_metal_kernels_emulated.py: like host_check_prelude.h, but
-// <metal_stdlib> resolves to metal/host_exec/metal_stdlib, which defines the
-// SIMD-group and threadgroup functions over real threads (one OS thread per
-// GPU thread, a std::barrier per threadgroup and per simdgroup). Used only by
-// metal/host_exec/kernel_driver.cpp; never part of the library.
+// Included first by kernel_driver.cpp to *run* the Metal shaders on the CPU:
+// like syntax_prelude.h, but <metal_stdlib> resolves to
+// msl_emulator/metal_stdlib, which defines the SIMD-group and threadgroup
+// functions over real threads (one OS thread per GPU thread, a std::barrier
+// per threadgroup and per simdgroup). Never part of the library.
 #ifndef ZW_HOST_EXEC_PRELUDE_H
 #define ZW_HOST_EXEC_PRELUDE_H
-// Standard headers first: the stand-in then turns Metal's address-space
-// keywords (thread, device, ...) into macros that would break them.
+// Standard headers first (the driver's and encode_plan.hpp's too): the
+// stand-in then turns Metal's address-space keywords (thread, device, ...)
+// into macros that would break them.
+#include <array>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -15,7 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>

@@ -1,17 +1,26 @@
 // Runs zerowasm's Metal kernels on the CPU, as a test oracle where no Apple
-// GPU exists (tests/test_metal_kernels_emulated.py builds and drives it).
+// GPU exists (built by checks.cmake; tests/test_metal_kernels_emulated.py
+// drives it against float64 references).
 //
-// Build: g++ -std=c++20 -I metal/host_exec -I metal -I csrc/kernels
-//          -DZW_SHADER_SOURCE='"<combined .metal>"' kernel_driver.cpp -lpthread
-// where the combined source is what embed_shaders.cmake embeds in the
-// library, so the very text Metal compiles is what runs here.
+// The shader text compiled here is the combined source embed_shaders.cmake
+// embeds in the library (ZW_SHADER_SOURCE names it), so the very text Metal
+// compiles is what runs. Each op is planned by encode_plan.cpp, as the
+// executor plans it, for the device limits given on the command line, and the
+// plan is run as is: its kernel, grid, threadgroup shape (one OS thread per
+// GPU thread, simdgroups of the plan's width), threadgroup memory, buffers
+// and parameter block.
 //
-// Usage: kernel_driver <kernel> <memory file> <output file> <numbers...>
-// The memory file plays the linear memory: arguments are byte offsets into
-// it, as in the zw ABI. The driver dispatches the kernel with the same grid
-// and threadgroup shapes as csrc/backend/metal/metal_executor.mm (32-wide
-// simdgroups), one OS thread per GPU thread, and writes the memory back.
-#include "../host_exec_prelude.h"
+// Usage:
+//   kernel_driver [limits] <op> <memory file> <output file> <numbers...>
+//   kernel_driver --list-kernels
+// limits: --simd-width W --max-threads T --threadgroup-memory B
+//         --stride-groups G --simdgroup-matrix 0|1 (defaults: DeviceLimits'
+//         and PipelineLimits' defaults, an Apple GPU's values).
+// The memory file plays the linear memory: operands are byte offsets into it,
+// as in the zw ABI; the result is the whole memory after the op. Prints the
+// plan ("kernel zwk_... groups X Y Z threads T simd_width W
+// threadgroup_memory B") on stdout; a plan the limits cannot run exits 3.
+#include "emulator_prelude.h"
 
 #include ZW_SHADER_SOURCE
 
@@ -23,41 +32,49 @@
 #undef thread
 #undef half
 
+#include "backend/metal/encode_plan.hpp"
+
 namespace {
 
-constexpr unsigned kSimdWidth = 32;
+using zw::mtl::EncodePlan;
+using zw::mtl::Kernel;
 
-struct Grid {
-  unsigned x = 1, y = 1, z = 1;
-};
+[[noreturn]] void fail(const std::string& message, int code = 2) {
+  std::fprintf(stderr, "kernel_driver: %s\n", message.c_str());
+  std::exit(code);
+}
 
 // What a kernel invocation sees through its attributes.
 struct ThreadInfo {
-  uint3 group;      // threadgroup_position_in_grid
-  unsigned tid;     // thread_index_in_threadgroup / thread_position_in_threadgroup.x
-  unsigned threads; // threads_per_threadgroup.x
-  unsigned lane;    // thread_index_in_simdgroup
-  unsigned simdgroup;
-  unsigned simdgroups;
-  unsigned grid_x;  // thread_position_in_grid.x
+  uint3 group;         // threadgroup_position_in_grid
+  unsigned tid;        // thread_index_in_threadgroup (1-D threadgroups)
+  unsigned threads;    // threads_per_threadgroup.x
+  unsigned lane;       // thread_index_in_simdgroup
+  unsigned simdgroup;  // simdgroup_index_in_threadgroup
+  unsigned simdgroups; // simdgroups_per_threadgroup
+  unsigned simd_width; // threads_per_simdgroup
+  unsigned grid_x;     // thread_position_in_grid.x
   unsigned grid_threads_x;  // threads_per_grid.x
-  float* tg_memory; // [[threadgroup(0)]]
+  float* tg_memory;    // [[threadgroup(0)]]
 };
 
-// Runs body on every thread of every threadgroup of the grid, one
+// Runs body on every thread of every threadgroup of the plan's grid, one
 // threadgroup at a time, each GPU thread on its own OS thread.
-void dispatch(Grid groups, unsigned threads, size_t tg_floats,
-              const std::function<void(const ThreadInfo&)>& body) {
-  const unsigned simdgroups = (threads + kSimdWidth - 1) / kSimdWidth;
-  for (unsigned gz = 0; gz < groups.z; ++gz) {
-    for (unsigned gy = 0; gy < groups.y; ++gy) {
-      for (unsigned gx = 0; gx < groups.x; ++gx) {
-        std::vector<float> tg_memory(tg_floats + 1, std::nanf(""));  // garbage until written
+void dispatch(const EncodePlan& plan, const std::function<void(const ThreadInfo&)>& body) {
+  const unsigned threads = plan.threads, width = plan.simd_width;
+  if (threads == 0 || width == 0) fail("plan without threads");
+  const unsigned simdgroups = (threads + width - 1) / width;
+  if (simdgroups > 64) fail("more simdgroups than the emulator's reduction slots");
+  for (unsigned gz = 0; gz < plan.groups[2]; ++gz) {
+    for (unsigned gy = 0; gy < plan.groups[1]; ++gy) {
+      for (unsigned gx = 0; gx < plan.groups[0]; ++gx) {
+        // Garbage until written, and one float past the end.
+        std::vector<float> tg_memory(plan.threadgroup_memory / sizeof(float) + 1, std::nanf(""));
         std::barrier<> group_sync(threads);
         std::vector<std::unique_ptr<std::barrier<>>> simd_syncs;
         std::vector<zw_emu::SimdGroupState> simd(simdgroups);
         for (unsigned s = 0; s < simdgroups; ++s) {
-          const unsigned lanes = std::min(kSimdWidth, threads - s * kSimdWidth);
+          const unsigned lanes = std::min(width, threads - s * width);
           simd_syncs.push_back(std::make_unique<std::barrier<>>(lanes));
           simd[s].sync = simd_syncs.back().get();
           simd[s].lanes = lanes;
@@ -68,10 +85,11 @@ void dispatch(Grid groups, unsigned threads, size_t tg_floats,
         for (unsigned t = 0; t < threads; ++t) {
           workers.emplace_back([&, t] {
             zw_emu::t_group = &group;
-            zw_emu::t_simdgroup = t / kSimdWidth;
-            zw_emu::t_lane = t % kSimdWidth;
-            ThreadInfo info{uint3(gx, gy, gz), t, threads, t % kSimdWidth, t / kSimdWidth,
-                            simdgroups, gx * threads + t, groups.x * threads, tg_memory.data()};
+            zw_emu::t_simdgroup = t / width;
+            zw_emu::t_lane = t % width;
+            ThreadInfo info{uint3(gx, gy, gz), t,  threads,           t % width,
+                            t / width,         simdgroups, width, gx * threads + t,
+                            plan.groups[0] * threads, tg_memory.data()};
             body(info);
           });
         }
@@ -81,186 +99,239 @@ void dispatch(Grid groups, unsigned threads, size_t tg_floats,
   }
 }
 
-unsigned ceil_div(unsigned a, unsigned b) { return (a + b - 1) / b; }
-unsigned round_up32(unsigned v) { return ceil_div(v, kSimdWidth) * kSimdWidth; }
-// threads_for() of the executor with a 1024-thread pipeline limit.
-unsigned threads_for(unsigned want) { return std::min(1024u, std::max(kSimdWidth, round_up32(want))); }
+// Arguments of one kernel call: the plan's buffers in argument order.
+struct Bound {
+  const EncodePlan& plan;
+  std::vector<uint8_t>& memory;
+  template <typename T>
+  T* buffer(unsigned i) const {
+    return reinterpret_cast<T*>(memory.data() + plan.buffers[i].offset);
+  }
+  template <typename P>
+  P params() const {
+    if (plan.params_size != sizeof(P)) fail("parameter block size mismatch");
+    return plan.params_as<P>();
+  }
+};
 
-[[noreturn]] void fail(const std::string& message) {
-  std::fprintf(stderr, "kernel_driver: %s\n", message.c_str());
-  std::exit(2);
+// One overload per kernel signature (the [[buffer]] arguments in order, then
+// the attributes each family takes).
+using Ew = ZwElementwiseParams;
+void invoke(void (*f)(const float*, const float*, float*, const Ew&, uint, uint), const Bound& b) {
+  const Ew p = b.params<Ew>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), b.buffer<float>(2), p, t.grid_x, t.grid_threads_x);
+  });
+}
+void invoke(void (*f)(const float*, float*, const Ew&, uint, uint), const Bound& b) {
+  const Ew p = b.params<Ew>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), p, t.grid_x, t.grid_threads_x);
+  });
+}
+void invoke(void (*f)(const float*, const float*, const float*, float*, const ZwNormParams&, float*, uint, uint,
+                      uint, uint, uint, uint),
+            const Bound& b) {
+  const ZwNormParams p = b.params<ZwNormParams>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), b.buffer<float>(2), b.buffer<float>(3), p, t.tg_memory, t.group.x,
+      t.tid, t.threads, t.lane, t.simdgroup, t.simdgroups);
+  });
+}
+void invoke(void (*f)(const float*, const float*, float*, const ZwNormParams&, float*, uint, uint, uint, uint,
+                      uint, uint),
+            const Bound& b) {
+  const ZwNormParams p = b.params<ZwNormParams>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), b.buffer<float>(2), p, t.tg_memory, t.group.x, t.tid, t.threads,
+      t.lane, t.simdgroup, t.simdgroups);
+  });
+}
+void invoke(void (*f)(const float*, float*, const ZwSoftmaxParams&, float*, uint, uint, uint, uint, uint, uint),
+            const Bound& b) {
+  const ZwSoftmaxParams p = b.params<ZwSoftmaxParams>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), p, t.tg_memory, t.group.x, t.tid, t.threads, t.lane, t.simdgroup,
+      t.simdgroups);
+  });
+}
+void invoke(void (*f)(const float*, float*, const ZwRopeParams&, const float*, uint, uint), const Bound& b) {
+  const ZwRopeParams p = b.params<ZwRopeParams>();
+  if (b.plan.constants.empty()) fail("rope plan without its frequency buffer");
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), p, b.plan.constants.data(), t.grid_x, t.grid_threads_x);
+  });
+}
+void invoke(void (*f)(const float*, const float*, const float*, float*, const ZwAttentionParams&, float*, uint2,
+                      uint, uint, uint, uint, uint),
+            const Bound& b) {
+  const ZwAttentionParams p = b.params<ZwAttentionParams>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<float>(1), b.buffer<float>(2), b.buffer<float>(3), p, t.tg_memory,
+      uint2(t.group.x, t.group.y), t.tid, t.lane, t.simdgroup, t.simdgroups, t.simd_width);
+  });
+}
+void invoke(void (*f)(const uchar*, const int*, float*, const ZwGatherParams&, uint2), const Bound& b) {
+  const ZwGatherParams p = b.params<ZwGatherParams>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<uchar>(0), b.buffer<int>(1), b.buffer<float>(2), p, uint2(t.grid_x, t.group.y));
+  });
+}
+using Mm = ZwMatmulParams;
+void invoke(void (*f)(const float*, const uchar*, float*, const Mm&, uint, uint, uint, uint, uint), const Bound& b) {
+  const Mm p = b.params<Mm>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<uchar>(1), b.buffer<float>(2), p, t.group.x, t.lane, t.simdgroup, t.simdgroups,
+      t.simd_width);
+  });
+}
+void invoke(void (*f)(const float*, const uchar*, float*, const Mm&, float*, uint2, uint), const Bound& b) {
+  const Mm p = b.params<Mm>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<uchar>(1), b.buffer<float>(2), p, t.tg_memory, uint2(t.group.x, t.group.y),
+      t.tid);
+  });
+}
+void invoke(void (*f)(const float*, const uchar*, float*, const Mm&, float*, uint2, uint, uint), const Bound& b) {
+  const Mm p = b.params<Mm>();
+  if (b.plan.simd_width != 32) fail("the simd matmul kernels assume 32-wide simdgroups");
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<uchar>(1), b.buffer<float>(2), p, t.tg_memory, uint2(t.group.x, t.group.y),
+      t.tid, t.simdgroup);
+  });
 }
 
-struct Args {
+// Runs the kernel the plan names, through the one kernel list.
+void run_plan(const EncodePlan& plan, std::vector<uint8_t>& memory) {
+  for (unsigned i = 0; i < plan.buffer_count; ++i) {
+    const zw::mtl::BufferBinding& binding = plan.buffers[i];
+    if (binding.offset + binding.bytes > memory.size()) {
+      fail("buffer(" + std::to_string(binding.index) + ") lies outside the memory file");
+    }
+  }
+  const Bound bound{plan, memory};
+  switch (plan.kernel) {
+#define ZW_EMULATE_KERNEL(id, function) \
+  case Kernel::id:                      \
+    invoke(function, bound);            \
+    return;
+    ZW_METAL_KERNELS(ZW_EMULATE_KERNEL)
+#undef ZW_EMULATE_KERNEL
+    case Kernel::count:
+      break;
+  }
+  fail("plan without a kernel");
+}
+
+struct Numbers {
   std::vector<double> values;
   size_t next = 0;
   double number() {
     if (next >= values.size()) fail("too few numeric arguments");
     return values[next++];
   }
-  unsigned u() { return static_cast<unsigned>(number()); }
+  uint64_t offset() { return static_cast<uint64_t>(number()); }
+  int32_t i32() { return static_cast<int32_t>(number()); }
   float f() { return static_cast<float>(number()); }
+  bool flag() { return number() != 0; }
+  zw::DType dtype() {
+    const int32_t code = i32();
+    if (code < 0 || code >= zw::kDTypeCount) fail("unknown dtype code " + std::to_string(code));
+    return static_cast<zw::DType>(code);
+  }
 };
 
-template <typename T>
-T* at(std::vector<uint8_t>& memory, unsigned offset) {
-  return reinterpret_cast<T*>(memory.data() + offset);
-}
-
-// Grid-stride kernels: the executor caps the grid at 65535 threadgroups;
-// here it is capped at 2 so the stride loops really loop.
-constexpr unsigned kStrideGroups = 2;
-
-void run_elementwise(const std::string& op, std::vector<uint8_t>& m, Args& a) {
-  const bool binary = op == "add" || op == "mul";
-  const unsigned x = a.u(), b = binary ? a.u() : 0, out = a.u(), n = a.u();
-  const float s = op == "scale" ? a.f() : 0.0f;
-  const ZwElementwiseParams p{n, s};
-  const unsigned width = threads_for(256);
-  Grid grid{std::min(ceil_div(n, width), kStrideGroups)};
-  dispatch(grid, width, 0, [&](const ThreadInfo& t) {
-    const float* xp = at<float>(m, x);
-    float* op_out = at<float>(m, out);
-    if (op == "add") zwk_add(xp, at<float>(m, b), op_out, p, t.grid_x, t.grid_threads_x);
-    if (op == "mul") zwk_mul(xp, at<float>(m, b), op_out, p, t.grid_x, t.grid_threads_x);
-    if (op == "scale") zwk_scale(xp, op_out, p, t.grid_x, t.grid_threads_x);
-    if (op == "gelu") zwk_gelu(xp, op_out, p, t.grid_x, t.grid_threads_x);
-    if (op == "silu") zwk_silu(xp, op_out, p, t.grid_x, t.grid_threads_x);
-  });
-}
-
-void run_norm(bool rms, std::vector<uint8_t>& m, Args& a) {
-  const unsigned x = a.u(), gamma = a.u(), beta = rms ? 0 : a.u(), out = a.u();
-  const unsigned rows = a.u(), cols = a.u();
-  const ZwNormParams p{rows, cols, a.f()};
-  dispatch(Grid{rows}, threads_for(std::min(cols, 256u)), ZW_MAX_SIMDGROUPS, [&](const ThreadInfo& t) {
-    if (rms) {
-      zwk_rmsnorm(at<float>(m, x), at<float>(m, gamma), at<float>(m, out), p, t.tg_memory, t.group.x,
-                  t.tid, t.threads, t.lane, t.simdgroup, t.simdgroups);
-    } else {
-      zwk_layernorm(at<float>(m, x), at<float>(m, gamma), at<float>(m, beta), at<float>(m, out), p,
-                    t.tg_memory, t.group.x, t.tid, t.threads, t.lane, t.simdgroup, t.simdgroups);
-    }
-  });
-}
-
-void run_softmax(std::vector<uint8_t>& m, Args& a) {
-  const unsigned x = a.u(), out = a.u(), rows = a.u(), cols = a.u();
-  const float scale = a.f();
-  const ZwSoftmaxParams p{rows, cols, scale, a.u()};
-  dispatch(Grid{rows}, threads_for(std::min(cols, 256u)), ZW_MAX_SIMDGROUPS, [&](const ThreadInfo& t) {
-    zwk_softmax(at<float>(m, x), at<float>(m, out), p, t.tg_memory, t.group.x, t.tid, t.threads,
-                t.lane, t.simdgroup, t.simdgroups);
-  });
-}
-
-void run_rope(std::vector<uint8_t>& m, Args& a) {
-  const unsigned x = a.u(), out = a.u(), rows = a.u(), heads = a.u(), head_dim = a.u();
-  const unsigned pos0 = a.u();
-  const float theta = a.f();
-  const unsigned adjacent = a.u();
-  const bool force_no_table = a.u() != 0;  // exercise the in-kernel frequency path
-  const unsigned pairs = head_dim / 2;
-  const bool table = pairs <= ZW_ROPE_MAX_TABLE_PAIRS && !force_no_table;
-  std::vector<float> freqs(table ? 2 * pairs : 2, 0.0f);
-  if (table) {  // as metal_executor.mm
-    for (unsigned i = 0; i < pairs; ++i) {
-      const double f = std::pow(static_cast<double>(theta), -static_cast<double>(2 * i) / head_dim);
-      freqs[2 * i] = static_cast<float>(f);
-      freqs[2 * i + 1] = static_cast<float>(f - static_cast<double>(freqs[2 * i]));
-    }
+// The op's typed arguments (as ops/validate hands them to the executor), planned.
+EncodePlan plan_op(const std::string& op, Numbers& a, const zw::mtl::DeviceLimits& device) {
+  using zw::Elementwise;
+  const std::pair<const char*, Elementwise> elementwise[] = {{"add", Elementwise::add},     {"mul", Elementwise::mul},
+                                                             {"scale", Elementwise::scale}, {"gelu", Elementwise::gelu},
+                                                             {"silu", Elementwise::silu}};
+  for (const auto& [name, kind] : elementwise) {
+    if (op != name) continue;
+    zw::ElementwiseArgs args{};
+    args.op = kind;
+    const bool binary = kind == Elementwise::add || kind == Elementwise::mul;
+    args.a = a.offset();
+    args.b = binary ? a.offset() : 0;
+    args.out = a.offset();
+    args.n = a.i32();
+    args.s = kind == Elementwise::scale ? a.f() : 0.0f;
+    return zw::mtl::plan_encode(args, device);
   }
-  const ZwRopeParams p{rows, heads, head_dim, pos0, theta, adjacent, table ? 1u : 0u};
-  const unsigned width = threads_for(256);
-  Grid grid{std::min(ceil_div(rows * heads * head_dim / 2, width), kStrideGroups)};
-  dispatch(grid, width, 0, [&](const ThreadInfo& t) {
-    zwk_rope(at<float>(m, x), at<float>(m, out), p, freqs.data(), t.grid_x, t.grid_threads_x);
-  });
-}
-
-void run_attention(std::vector<uint8_t>& m, Args& a) {
-  const unsigned q = a.u(), k = a.u(), v = a.u(), out = a.u();
-  const unsigned seq_q = a.u(), seq_kv = a.u(), heads = a.u(), kv_heads = a.u(), head_dim = a.u();
-  const float scale = a.f();
-  const unsigned causal = a.u();
-  const ZwAttentionParams p{seq_q, seq_kv, heads, kv_heads, head_dim, scale, causal};
-  const unsigned simdgroups = std::min(8u, std::max(1u, seq_kv / 16));  // as the executor
-  const size_t tg_floats = head_dim * (1 + simdgroups) + 2 * simdgroups;
-  dispatch(Grid{heads, seq_q}, simdgroups * kSimdWidth, tg_floats, [&](const ThreadInfo& t) {
-    zwk_attention(at<float>(m, q), at<float>(m, k), at<float>(m, v), at<float>(m, out), p,
-                  t.tg_memory, uint2(t.group.x, t.group.y), t.tid, t.lane, t.simdgroup,
-                  t.simdgroups, kSimdWidth);
-  });
-}
-
-using GatherKernel = void (*)(const uchar*, const int*, float*, const ZwGatherParams&, uint2);
-using MatvecKernel = void (*)(const float*, const uchar*, float*, const ZwMatmulParams&, uint, uint,
-                              uint, uint, uint);
-using TiledKernel = void (*)(const float*, const uchar*, float*, const ZwMatmulParams&, float*, uint2,
-                             uint);
-using SimdKernel = void (*)(const float*, const uchar*, float*, const ZwMatmulParams&, float*, uint2,
-                            uint, uint);
-
-uint64_t row_bytes(unsigned type, uint64_t cols) {
-  switch (type) {
-    case 0: return cols * 4;
-    case 1: return cols * 2;
-    case 2: return cols / 32 * 34;
-    case 3: return cols / 32 * 20;
+  if (op == "layernorm" || op == "rmsnorm") {
+    zw::NormArgs args{};
+    args.rms = op == "rmsnorm";
+    args.x = a.offset();
+    args.gamma = a.offset();
+    args.beta = args.rms ? 0 : a.offset();
+    args.out = a.offset();
+    args.rows = a.i32();
+    args.cols = a.i32();
+    args.eps = a.f();
+    return zw::mtl::plan_encode(args, device);
   }
-  fail("unknown dtype");
-}
-
-void run_gather(unsigned type, std::vector<uint8_t>& m, Args& a) {
-  const GatherKernel kernels[] = {zwk_gather_f32, zwk_gather_f16, zwk_gather_q8_0, zwk_gather_q4_1};
-  const unsigned table = a.u(), rows = a.u(), ids = a.u(), out = a.u(), n = a.u(), dim = a.u();
-  const ZwGatherParams p{n, dim, static_cast<uint32_t>(row_bytes(type, dim)), rows};
-  const unsigned width = threads_for(std::min(dim, 256u));
-  dispatch(Grid{ceil_div(dim, width), n}, width, 0, [&](const ThreadInfo& t) {
-    kernels[type](at<uchar>(m, table), at<int>(m, ids), at<float>(m, out), p,
-                  uint2(t.group.x * width + t.tid, t.group.y));
-  });
-}
-
-void run_matmul(const std::string& family, unsigned type, std::vector<uint8_t>& m, Args& a) {
-  const unsigned pa = a.u(), pb = a.u(), pc = a.u(), rows = a.u(), cols = a.u(), k = a.u();
-  const unsigned accumulate = a.u();
-  const ZwMatmulParams p{rows, cols, k, static_cast<uint32_t>(row_bytes(type, k)), accumulate};
-  const float* A = at<float>(m, pa);
-  const uchar* B = at<uchar>(m, pb);
-  float* C = at<float>(m, pc);
-  if (family == "matvec") {
-    if (rows > ZW_MV_MAX_ROWS) fail("matvec serves m <= ZW_MV_MAX_ROWS");
-    const MatvecKernel kernels[] = {zwk_matvec_f32, zwk_matvec_f16, zwk_matvec_q8_0, zwk_matvec_q4_1};
-    dispatch(Grid{ceil_div(cols, ZW_MV_SIMDGROUPS)}, ZW_MV_SIMDGROUPS * kSimdWidth, 0,
-             [&](const ThreadInfo& t) {
-               kernels[type](A, B, C, p, t.group.x, t.lane, t.simdgroup, t.simdgroups, kSimdWidth);
-             });
-  } else if (family == "tiled") {
-    const TiledKernel kernels[] = {zwk_matmul_tiled_f32, zwk_matmul_tiled_f16, zwk_matmul_tiled_q8_0,
-                                   zwk_matmul_tiled_q4_1};
-    dispatch(Grid{ceil_div(cols, ZW_MM_BN), ceil_div(rows, ZW_MM_BM)}, ZW_MM_THREADS, ZW_MM_TILE_FLOATS,
-             [&](const ThreadInfo& t) {
-               kernels[type](A, B, C, p, t.tg_memory, uint2(t.group.x, t.group.y), t.tid);
-             });
-  } else if (family == "simd") {
-    const SimdKernel kernels[] = {zwk_matmul_simd_f32, zwk_matmul_simd_f16, zwk_matmul_simd_q8_0,
-                                  zwk_matmul_simd_q4_1};
-    dispatch(Grid{ceil_div(cols, ZW_MM_BN), ceil_div(rows, ZW_MM_BM)}, ZW_MM_THREADS, ZW_MM_TILE_FLOATS,
-             [&](const ThreadInfo& t) {
-               kernels[type](A, B, C, p, t.tg_memory, uint2(t.group.x, t.group.y), t.tid, t.simdgroup);
-             });
-  } else {
-    fail("unknown matmul family " + family);
+  if (op == "softmax") {
+    zw::SoftmaxArgs args{};
+    args.x = a.offset();
+    args.out = a.offset();
+    args.rows = a.i32();
+    args.cols = a.i32();
+    args.scale = a.f();
+    args.causal = a.flag();
+    return zw::mtl::plan_encode(args, device);
   }
-}
-
-unsigned dtype_of(const std::string& suffix) {
-  if (suffix == "f32") return 0;
-  if (suffix == "f16") return 1;
-  if (suffix == "q8_0") return 2;
-  if (suffix == "q4_1") return 3;
-  fail("unknown dtype suffix " + suffix);
+  if (op == "rope") {
+    zw::RopeArgs args{};
+    args.x = a.offset();
+    args.out = a.offset();
+    args.rows = a.i32();
+    args.heads = a.i32();
+    args.head_dim = a.i32();
+    args.pos0 = a.i32();
+    args.theta = a.f();
+    args.adjacent = a.flag();
+    return zw::mtl::plan_encode(args, device);
+  }
+  if (op == "attention") {
+    zw::AttentionArgs args{};
+    args.q = a.offset();
+    args.k = a.offset();
+    args.v = a.offset();
+    args.out = a.offset();
+    args.seq_q = a.i32();
+    args.seq_kv = a.i32();
+    args.heads = a.i32();
+    args.kv_heads = a.i32();
+    args.head_dim = a.i32();
+    args.scale = a.f();
+    args.causal = a.flag();
+    return zw::mtl::plan_encode(args, device);
+  }
+  if (op == "gather") {
+    zw::GatherArgs args{};
+    args.type = a.dtype();
+    args.table = a.offset();
+    args.rows = a.i32();
+    args.ids = a.offset();
+    args.out = a.offset();
+    args.n = a.i32();
+    args.dim = a.i32();
+    return zw::mtl::plan_encode(args, device);
+  }
+  if (op == "matmul") {
+    zw::MatmulArgs args{};
+    args.b_type = a.dtype();
+    args.a = a.offset();
+    args.b = a.offset();
+    args.c = a.offset();
+    args.m = a.i32();
+    args.n = a.i32();
+    args.k = a.i32();
+    args.accumulate = a.flag();
+    return zw::mtl::plan_encode(args, device);
+  }
+  fail("unknown op " + op);
 }
 
 std::vector<uint8_t> read_file(const char* path) {
@@ -283,30 +354,41 @@ void write_file(const char* path, const std::vector<uint8_t>& bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4) fail("usage: kernel_driver <kernel> <memory file> <output file> <numbers...>");
-  const std::string op = argv[1];
-  std::vector<uint8_t> memory = read_file(argv[2]);
-  Args args;
-  for (int i = 4; i < argc; ++i) args.values.push_back(std::strtod(argv[i], nullptr));
-
-  if (op == "add" || op == "mul" || op == "scale" || op == "gelu" || op == "silu") {
-    run_elementwise(op, memory, args);
-  } else if (op == "layernorm" || op == "rmsnorm") {
-    run_norm(op == "rmsnorm", memory, args);
-  } else if (op == "softmax") {
-    run_softmax(memory, args);
-  } else if (op == "rope") {
-    run_rope(memory, args);
-  } else if (op == "attention") {
-    run_attention(memory, args);
-  } else if (op.rfind("gather_", 0) == 0) {
-    run_gather(dtype_of(op.substr(7)), memory, args);
-  } else if (op.rfind("matvec_", 0) == 0 || op.rfind("tiled_", 0) == 0 || op.rfind("simd_", 0) == 0) {
-    const size_t cut = op.find('_');
-    run_matmul(op.substr(0, cut), dtype_of(op.substr(cut + 1)), memory, args);
-  } else {
-    fail("unknown kernel " + op);
+  int arg = 1;
+  if (argc == 2 && std::string(argv[1]) == "--list-kernels") {
+    for (int k = 0; k < zw::mtl::kKernelCount; ++k) std::printf("%s\n", zw::mtl::kernel_name(static_cast<Kernel>(k)));
+    return 0;
   }
-  write_file(argv[3], memory);
+  zw::mtl::DeviceLimits device;
+  zw::mtl::PipelineLimits pipeline;  // every emulated pipeline has the same limits
+  for (; arg + 1 < argc && std::strncmp(argv[arg], "--", 2) == 0; arg += 2) {
+    const std::string name = argv[arg];
+    const unsigned long value = std::strtoul(argv[arg + 1], nullptr, 10);
+    if (name == "--simd-width") pipeline.simd_width = static_cast<uint32_t>(value);
+    else if (name == "--max-threads") pipeline.max_threads = static_cast<uint32_t>(value);
+    else if (name == "--threadgroup-memory") device.max_threadgroup_memory = value;
+    else if (name == "--stride-groups") device.max_stride_groups = value;
+    else if (name == "--simdgroup-matrix") device.simdgroup_matrix = value != 0;
+    else fail("unknown option " + name);
+  }
+  device.pipeline = [&](Kernel) { return pipeline; };
+  if (argc - arg < 3) fail("usage: kernel_driver [limits] <op> <memory file> <output file> <numbers...>");
+  const std::string op = argv[arg];
+  std::vector<uint8_t> memory = read_file(argv[arg + 1]);
+  Numbers numbers;
+  for (int i = arg + 3; i < argc; ++i) numbers.values.push_back(std::strtod(argv[i], nullptr));
+
+  EncodePlan plan;
+  try {
+    plan = plan_op(op, numbers, device);
+  } catch (const std::exception& e) {
+    fail(e.what(), 3);
+  }
+  std::printf("kernel %s groups %u %u %u threads %u simd_width %u threadgroup_memory %u\n",
+              zw::mtl::kernel_name(plan.kernel), plan.groups[0], plan.groups[1], plan.groups[2], plan.threads,
+              plan.simd_width, plan.threadgroup_memory);
+  std::fflush(stdout);
+  run_plan(plan, memory);
+  write_file(argv[arg + 2], memory);
   return 0;
 }
