@@ -8,6 +8,10 @@
 // old and new views alias the same pages and Metal tracks hazards per
 // MTLBuffer object, not per page.
 //
+// Encoding: what each op dispatches (kernel, grid, threadgroup shape and
+// memory, buffers, parameters) is decided by encode_plan.hpp for this
+// device's limits; the executor only encodes that plan.
+//
 // Ordering: ops are encoded, in issue order, into one serial compute encoder
 // per command buffer (each dispatch sees the previous ones' writes). A
 // command buffer is committed at sync(), or after kOpsPerCommandBuffer ops
@@ -106,7 +110,7 @@ class MetalExecutor final : public Executor, public MemoryListener {
   uint64_t page_;
 
   id<MTLCommandQueue> queue_;  // one per executor (instance)
-  id<MTLComputePipelineState> pipelines_[kKernelCount];
+  id<MTLComputePipelineState> pipelines_[kKernelCount];  // by Kernel (ZW_METAL_KERNELS order)
   bool pipeline_tried_[kKernelCount] = {};
 
   std::vector<View> grid_;      // views covering [0, grid_committed_)
