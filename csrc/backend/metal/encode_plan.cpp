@@ -99,10 +99,8 @@ EncodePlan plan_encode(const MatmulArgs& args, const DeviceLimits& device) {
   const uint64_t m = static_cast<uint64_t>(args.m);
   const uint64_t n = static_cast<uint64_t>(args.n);
   const uint64_t k = static_cast<uint64_t>(args.k);
-  const uint64_t b_row = row_bytes(args.b_type, k);
-  const ZwMatmulParams params{u32(m), u32(n), u32(k), u32(b_row), args.accumulate ? 1u : 0u};
-  const std::initializer_list<BufferBinding> buffers = {
-      {0, args.a, m * k * 4}, {1, args.b, n * b_row}, {2, args.c, m * n * 4}};
+  const ZwMatmulParams params{u32(m), u32(n), u32(k), u32(args.b_row_bytes), args.accumulate ? 1u : 0u};
+  const std::initializer_list<BufferBinding> buffers = {{0, args.a}, {1, args.b}, {2, args.c}};
   PipelineLimits limits;
   if (m <= ZW_MV_MAX_ROWS) {
     // One simdgroup per output column; fewer per threadgroup when the pipeline allows fewer threads.
@@ -142,7 +140,6 @@ EncodePlan plan_encode(const MatmulArgs& args, const DeviceLimits& device) {
 
 EncodePlan plan_encode(const ElementwiseArgs& args, const DeviceLimits& device) {
   const uint64_t n = static_cast<uint64_t>(args.n);
-  const uint64_t bytes = n * 4;
   const ZwElementwiseParams params{u32(n), args.s};
   Kernel kernel = Kernel::add;
   const char* op = "add";
@@ -155,9 +152,8 @@ EncodePlan plan_encode(const ElementwiseArgs& args, const DeviceLimits& device) 
   }
   const bool binary = args.op == Elementwise::add || args.op == Elementwise::mul;
   PipelineLimits limits;
-  EncodePlan plan = binary ? start(op, kernel, device, {{0, args.a, bytes}, {1, args.b, bytes}, {2, args.out, bytes}},
-                                   3, params, &limits)
-                           : start(op, kernel, device, {{0, args.a, bytes}, {1, args.out, bytes}}, 2, params, &limits);
+  EncodePlan plan = binary ? start(op, kernel, device, {{0, args.a}, {1, args.b}, {2, args.out}}, 3, params, &limits)
+                           : start(op, kernel, device, {{0, args.a}, {1, args.out}}, 2, params, &limits);
   plan.threads = threads_for(limits, 256);
   plan.groups = {u32(std::min(ceil_div(n, plan.threads), device.max_stride_groups)), 1, 1};
   return plan;
@@ -170,14 +166,9 @@ EncodePlan plan_encode(const NormArgs& args, const DeviceLimits& device) {
   PipelineLimits limits;
   EncodePlan plan =
       args.rms ? start("rmsnorm", Kernel::rmsnorm, device,
-                       {{0, args.x, rows * cols * 4}, {1, args.gamma, cols * 4}, {3, args.out, rows * cols * 4}}, 4,
-                       params, &limits)
+                       {{0, args.x}, {1, args.gamma}, {3, args.out}}, 4, params, &limits)
                : start("layernorm", Kernel::layernorm, device,
-                       {{0, args.x, rows * cols * 4},
-                        {1, args.gamma, cols * 4},
-                        {2, args.beta, cols * 4},
-                        {3, args.out, rows * cols * 4}},
-                       4, params, &limits);
+                       {{0, args.x}, {1, args.gamma}, {2, args.beta}, {3, args.out}}, 4, params, &limits);
   plan.threads = threads_for(limits, std::min<uint64_t>(cols, 256));
   plan.threadgroup_memory = kReductionScratchBytes;
   plan.groups = {u32(rows), 1, 1};
@@ -190,7 +181,7 @@ EncodePlan plan_encode(const SoftmaxArgs& args, const DeviceLimits& device) {
   const ZwSoftmaxParams params{u32(rows), u32(cols), args.scale, args.causal ? 1u : 0u};
   PipelineLimits limits;
   EncodePlan plan = start("softmax", Kernel::softmax, device,
-                          {{0, args.x, rows * cols * 4}, {1, args.out, rows * cols * 4}}, 2, params, &limits);
+                          {{0, args.x}, {1, args.out}}, 2, params, &limits);
   plan.threads = threads_for(limits, std::min<uint64_t>(cols, 256));
   plan.threadgroup_memory = kReductionScratchBytes;
   plan.groups = {u32(rows), 1, 1};
@@ -207,7 +198,7 @@ EncodePlan plan_encode(const RopeArgs& args, const DeviceLimits& device) {
                             args.theta,     args.adjacent ? 1u : 0u, table ? 1u : 0u};
   PipelineLimits limits;
   EncodePlan plan =
-      start("rope", Kernel::rope, device, {{0, args.x, values * 4}, {1, args.out, values * 4}}, 2, params, &limits);
+      start("rope", Kernel::rope, device, {{0, args.x}, {1, args.out}}, 2, params, &limits);
   plan.constants.assign(table ? 2 * pairs : 2, 0.0f);
   if (table) {
     for (uint32_t i = 0; i < pairs; ++i) {
@@ -224,14 +215,11 @@ EncodePlan plan_encode(const RopeArgs& args, const DeviceLimits& device) {
 
 EncodePlan plan_encode(const AttentionArgs& args, const DeviceLimits& device) {
   const uint64_t hd = static_cast<uint64_t>(args.head_dim);
-  const uint64_t q_bytes = static_cast<uint64_t>(args.seq_q) * args.heads * hd * 4;
-  const uint64_t kv_bytes = static_cast<uint64_t>(args.seq_kv) * args.kv_heads * hd * 4;
   const ZwAttentionParams params{u32(args.seq_q), u32(args.seq_kv),   u32(args.heads), u32(args.kv_heads),
                                  u32(hd),         args.scale, args.causal ? 1u : 0u};
   PipelineLimits limits;
   EncodePlan plan = start("attention", Kernel::attention, device,
-                          {{0, args.q, q_bytes}, {1, args.k, kv_bytes}, {2, args.v, kv_bytes}, {3, args.out, q_bytes}},
-                          4, params, &limits);
+                          {{0, args.q}, {1, args.k}, {2, args.v}, {3, args.out}}, 4, params, &limits);
   // Simdgroups per (query, head): enough to share a long KV cache, each with
   // its own head_dim accumulator in threadgroup memory.
   const uint64_t width = limits.simd_width;
@@ -253,13 +241,10 @@ EncodePlan plan_encode(const AttentionArgs& args, const DeviceLimits& device) {
 EncodePlan plan_encode(const GatherArgs& args, const DeviceLimits& device) {
   const uint64_t n = static_cast<uint64_t>(args.n);
   const uint64_t dim = static_cast<uint64_t>(args.dim);
-  const uint64_t row = row_bytes(args.type, dim);
-  const ZwGatherParams params{u32(n), u32(dim), u32(row), u32(args.rows)};
+  const ZwGatherParams params{u32(n), u32(dim), u32(args.table_row_bytes), u32(args.rows)};
   PipelineLimits limits;
   EncodePlan plan = start("gather", with_dtype(Kernel::gather_f32, args.type), device,
-                          {{0, args.table, static_cast<uint64_t>(args.rows) * row}, {1, args.ids, n * 4},
-                           {2, args.out, n * dim * 4}},
-                          3, params, &limits);
+                          {{0, args.table}, {1, args.ids}, {2, args.out}}, 3, params, &limits);
   plan.threads = threads_for(limits, std::min<uint64_t>(dim, 256));
   plan.groups = {u32(ceil_div(dim, plan.threads)), u32(n), 1};
   return plan;

@@ -54,11 +54,10 @@ struct DeviceLimits {
   std::function<PipelineLimits(Kernel)> pipeline;
 };
 
-// One [[buffer(index)]] argument: `bytes` of linear memory at `offset`.
+// One [[buffer(index)]] argument: an operand (validated byte range) of linear memory.
 struct BufferBinding {
-  uint32_t index;
-  Offset offset;
-  uint64_t bytes;
+  uint32_t index = 0;
+  Operand operand;
 };
 
 struct EncodePlan {

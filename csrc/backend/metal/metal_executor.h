@@ -93,7 +93,7 @@ class MetalExecutor final : public Executor, public MemoryListener {
 
   id<MTLComputePipelineState> pipeline(Kernel kernel);
   id<MTLComputeCommandEncoder> encoder();
-  void bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, Offset off, uint64_t bytes);
+  void bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, const Operand& operand);
   void finish_op(const char* op);
 
   void commit_open();      // end encoding, commit, move to in_flight_

@@ -115,7 +115,7 @@ void MetalExecutor::prepare(const EncodePlan& plan) {
   throw_failure();
   refresh_grid();
   for (const BufferBinding* it = ranges; it != ranges_end; ++it) {
-    const BufferBinding& range = *it;
+    const Operand& range = it->operand;
     if (view_for(range.offset, range.bytes) != nullptr) continue;
     // Longer than any grid view guarantees: wrap a view fitted around it.
     // Finish queued work first (the new view aliases the ones it used).
@@ -132,7 +132,7 @@ void MetalExecutor::prepare(const EncodePlan& plan) {
       // view that holds none of its ranges (an op has fewer ranges than views).
       auto holds_a_range = [&](const View& view) {
         for (const BufferBinding* r = ranges; r != ranges_end; ++r)
-          if (view.span.contains(r->offset, r->bytes)) return true;
+          if (view.span.contains(r->operand.offset, r->operand.bytes)) return true;
         return false;
       };
       auto victim = std::find_if(fitted_.begin(), fitted_.end(), [&](const View& v) { return !holds_a_range(v); });
@@ -178,11 +178,12 @@ id<MTLComputeCommandEncoder> MetalExecutor::encoder() {
   return encoder_;
 }
 
-void MetalExecutor::bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, Offset off,
-                         uint64_t bytes) {
-  const View* view = view_for(off, bytes);
+void MetalExecutor::bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, const Operand& operand) {
+  const View* view = view_for(operand.offset, operand.bytes);
   if (view == nullptr) throw Error("Metal: internal error: no view holds a prepared range");
-  [encoder setBuffer:view->buffer offset:static_cast<NSUInteger>(off - view->span.offset) atIndex:index];
+  [encoder setBuffer:view->buffer
+              offset:static_cast<NSUInteger>(operand.offset - view->span.offset)
+             atIndex:index];
 }
 
 void MetalExecutor::finish_op(const char* op) {
@@ -304,7 +305,7 @@ void MetalExecutor::encode(const EncodePlan& plan) {
   [enc setComputePipelineState:pipeline(plan.kernel)];
   for (uint32_t i = 0; i < plan.buffer_count; ++i) {
     const BufferBinding& b = plan.buffers[i];
-    bind(enc, b.index, b.offset, b.bytes);
+    bind(enc, b.index, b.operand);
   }
   [enc setBytes:plan.params.data() length:plan.params_size atIndex:plan.params_index];
   if (!plan.constants.empty()) {

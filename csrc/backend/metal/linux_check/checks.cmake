@@ -45,7 +45,8 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
 else()
   set(ZW_METAL_NO_ATTRIBUTE_WARNINGS -Wno-attributes)
 endif()
-add_executable(zw_metal_kernel_driver ${ZW_METAL_CHECK_DIR}/kernel_driver.cpp)
+# The op arguments are validated by the project's own ArgChecker (ops/validate.cpp).
+add_executable(zw_metal_kernel_driver ${ZW_METAL_CHECK_DIR}/kernel_driver.cpp ${ZW_METAL_REPO_DIR}/csrc/ops/validate.cpp)
 add_dependencies(zw_metal_kernel_driver zw_metal_embedded_shaders)
 set_source_files_properties(${ZW_METAL_CHECK_DIR}/kernel_driver.cpp PROPERTIES
   OBJECT_DEPENDS ${ZW_METAL_EMBEDDED_SOURCE})

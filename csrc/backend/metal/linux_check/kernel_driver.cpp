@@ -17,7 +17,8 @@
 //         --stride-groups G --simdgroup-matrix 0|1 (defaults: DeviceLimits'
 //         and PipelineLimits' defaults, an Apple GPU's values).
 // The memory file plays the linear memory: operands are byte offsets into it,
-// as in the zw ABI; the result is the whole memory after the op. Prints the
+// as in the zw ABI, validated as the op table validates them (a rejected
+// operand exits 3 too); the result is the whole memory after the op. Prints the
 // plan ("kernel zwk_... groups X Y Z threads T simd_width W
 // threadgroup_memory B") on stdout; a plan the limits cannot run exits 3.
 #include "emulator_prelude.h"
@@ -33,6 +34,7 @@
 #undef half
 
 #include "backend/metal/encode_plan.hpp"
+#include "ops/validate.hpp"
 
 namespace {
 
@@ -105,7 +107,7 @@ struct Bound {
   std::vector<uint8_t>& memory;
   template <typename T>
   T* buffer(unsigned i) const {
-    return reinterpret_cast<T*>(memory.data() + plan.buffers[i].offset);
+    return reinterpret_cast<T*>(memory.data() + plan.buffers[i].operand.offset);
   }
   template <typename P>
   P params() const {
@@ -205,7 +207,7 @@ void invoke(void (*f)(const float*, const uchar*, float*, const Mm&, float*, uin
 void run_plan(const EncodePlan& plan, std::vector<uint8_t>& memory) {
   for (unsigned i = 0; i < plan.buffer_count; ++i) {
     const zw::mtl::BufferBinding& binding = plan.buffers[i];
-    if (binding.offset + binding.bytes > memory.size()) {
+    if (binding.operand.end() > memory.size()) {
       fail("buffer(" + std::to_string(binding.index) + ") lies outside the memory file");
     }
   }
@@ -230,105 +232,120 @@ struct Numbers {
     if (next >= values.size()) fail("too few numeric arguments");
     return values[next++];
   }
-  uint64_t offset() { return static_cast<uint64_t>(number()); }
+  uint32_t ptr() { return static_cast<uint32_t>(number()); }
   int32_t i32() { return static_cast<int32_t>(number()); }
   float f() { return static_cast<float>(number()); }
   bool flag() { return number() != 0; }
-  zw::DType dtype() {
-    const int32_t code = i32();
-    if (code < 0 || code >= zw::kDTypeCount) fail("unknown dtype code " + std::to_string(code));
-    return static_cast<zw::DType>(code);
-  }
 };
 
-// The op's typed arguments (as ops/validate hands them to the executor), planned.
-EncodePlan plan_op(const std::string& op, Numbers& a, const zw::mtl::DeviceLimits& device) {
+// The op's typed arguments as the op table builds them (ops/op_table.cpp):
+// every operand's byte range comes from the validation routine
+// (ArgChecker::span, against the memory file's size), then the op is planned.
+EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, const zw::mtl::DeviceLimits& device) {
   using zw::Elementwise;
+  auto u64 = [](int32_t v) { return static_cast<uint64_t>(v); };
+  zw::ArgChecker ck(op.c_str(), memory_size);
   const std::pair<const char*, Elementwise> elementwise[] = {{"add", Elementwise::add},     {"mul", Elementwise::mul},
                                                              {"scale", Elementwise::scale}, {"gelu", Elementwise::gelu},
                                                              {"silu", Elementwise::silu}};
   for (const auto& [name, kind] : elementwise) {
     if (op != name) continue;
+    const bool binary = kind == Elementwise::add || kind == Elementwise::mul;
+    const uint32_t pa = a.ptr(), pb = binary ? a.ptr() : 0, pout = a.ptr();
     zw::ElementwiseArgs args{};
     args.op = kind;
-    const bool binary = kind == Elementwise::add || kind == Elementwise::mul;
-    args.a = a.offset();
-    args.b = binary ? a.offset() : 0;
-    args.out = a.offset();
-    args.n = a.i32();
+    args.n = ck.dim("n", a.i32());
+    args.a = ck.span("a", pa, u64(args.n), 4, 4);
+    args.b = binary ? ck.span("b", pb, u64(args.n), 4, 4) : args.a;
+    args.out = ck.span("out", pout, u64(args.n), 4, 4);
     args.s = kind == Elementwise::scale ? a.f() : 0.0f;
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "layernorm" || op == "rmsnorm") {
+    const bool rms = op == "rmsnorm";
+    const uint32_t px = a.ptr(), pg = a.ptr(), pb = rms ? 0 : a.ptr(), pout = a.ptr();
     zw::NormArgs args{};
-    args.rms = op == "rmsnorm";
-    args.x = a.offset();
-    args.gamma = a.offset();
-    args.beta = args.rms ? 0 : a.offset();
-    args.out = a.offset();
-    args.rows = a.i32();
-    args.cols = a.i32();
+    args.rms = rms;
+    args.rows = ck.dim("rows", a.i32());
+    args.cols = ck.dim("cols", a.i32());
     args.eps = a.f();
+    const uint64_t elems = ck.product("rows*cols", {u64(args.rows), u64(args.cols)});
+    args.x = ck.span("x", px, elems, 4, 4);
+    args.gamma = ck.span("gamma", pg, u64(args.cols), 4, 4);
+    if (!rms) args.beta = ck.span("beta", pb, u64(args.cols), 4, 4);
+    args.out = ck.span("out", pout, elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "softmax") {
+    const uint32_t px = a.ptr(), pout = a.ptr();
     zw::SoftmaxArgs args{};
-    args.x = a.offset();
-    args.out = a.offset();
-    args.rows = a.i32();
-    args.cols = a.i32();
+    args.rows = ck.dim("rows", a.i32());
+    args.cols = ck.dim("cols", a.i32());
     args.scale = a.f();
     args.causal = a.flag();
+    const uint64_t elems = ck.product("rows*cols", {u64(args.rows), u64(args.cols)});
+    args.x = ck.span("x", px, elems, 4, 4);
+    args.out = ck.span("out", pout, elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "rope") {
+    const uint32_t px = a.ptr(), pout = a.ptr();
     zw::RopeArgs args{};
-    args.x = a.offset();
-    args.out = a.offset();
-    args.rows = a.i32();
-    args.heads = a.i32();
-    args.head_dim = a.i32();
+    args.rows = ck.dim("rows", a.i32());
+    args.heads = ck.dim("heads", a.i32());
+    args.head_dim = ck.dim("head_dim", a.i32(), 2);
     args.pos0 = a.i32();
     args.theta = a.f();
     args.adjacent = a.flag();
+    const uint64_t elems = ck.product("rows*heads*head_dim", {u64(args.rows), u64(args.heads), u64(args.head_dim)});
+    args.x = ck.span("x", px, elems, 4, 4);
+    args.out = ck.span("out", pout, elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "attention") {
+    const uint32_t pq = a.ptr(), pk = a.ptr(), pv = a.ptr(), pout = a.ptr();
     zw::AttentionArgs args{};
-    args.q = a.offset();
-    args.k = a.offset();
-    args.v = a.offset();
-    args.out = a.offset();
-    args.seq_q = a.i32();
-    args.seq_kv = a.i32();
-    args.heads = a.i32();
-    args.kv_heads = a.i32();
-    args.head_dim = a.i32();
+    args.seq_q = ck.dim("seq_q", a.i32());
+    args.seq_kv = ck.dim("seq_kv", a.i32());
+    args.heads = ck.dim("heads", a.i32());
+    args.kv_heads = ck.dim("kv_heads", a.i32());
+    args.head_dim = ck.dim("head_dim", a.i32());
     args.scale = a.f();
     args.causal = a.flag();
+    const uint64_t q_elems = ck.product("q", {u64(args.seq_q), u64(args.heads), u64(args.head_dim)});
+    const uint64_t kv_elems = ck.product("kv", {u64(args.seq_kv), u64(args.kv_heads), u64(args.head_dim)});
+    args.q = ck.span("q", pq, q_elems, 4, 4);
+    args.k = ck.span("k", pk, kv_elems, 4, 4);
+    args.v = ck.span("v", pv, kv_elems, 4, 4);
+    args.out = ck.span("out", pout, q_elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "gather") {
     zw::GatherArgs args{};
-    args.type = a.dtype();
-    args.table = a.offset();
-    args.rows = a.i32();
-    args.ids = a.offset();
-    args.out = a.offset();
-    args.n = a.i32();
-    args.dim = a.i32();
+    args.type = ck.dtype("type", a.ptr());
+    const uint32_t ptable = a.ptr();
+    args.rows = ck.dim("rows", a.i32());
+    const uint32_t pids = a.ptr(), pout = a.ptr();
+    args.n = ck.dim("n", a.i32());
+    args.dim = ck.dim("dim", a.i32());
+    args.table_row_bytes = zw::row_bytes(args.type, u64(args.dim));
+    args.table = ck.span("table", ptable, u64(args.rows), args.table_row_bytes, args.type == zw::DType::f32 ? 4 : 2);
+    args.ids = ck.span("ids", pids, u64(args.n), 4, 4);
+    args.out = ck.span("out", pout, ck.product("n*dim", {u64(args.n), u64(args.dim)}), 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "matmul") {
     zw::MatmulArgs args{};
-    args.b_type = a.dtype();
-    args.a = a.offset();
-    args.b = a.offset();
-    args.c = a.offset();
-    args.m = a.i32();
-    args.n = a.i32();
-    args.k = a.i32();
+    args.b_type = ck.dtype("b_type", a.ptr());
+    const uint32_t pa = a.ptr(), pb = a.ptr(), pc = a.ptr();
+    args.m = ck.dim("m", a.i32());
+    args.n = ck.dim("n", a.i32());
+    args.k = ck.dim("k", a.i32());
     args.accumulate = a.flag();
+    args.b_row_bytes = zw::row_bytes(args.b_type, u64(args.k));
+    args.a = ck.span("a", pa, ck.product("m*k", {u64(args.m), u64(args.k)}), 4, 4);
+    args.b = ck.span("b", pb, u64(args.n), args.b_row_bytes, args.b_type == zw::DType::f32 ? 4 : 2);
+    args.c = ck.span("c", pc, ck.product("m*n", {u64(args.m), u64(args.n)}), 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
   fail("unknown op " + op);
@@ -380,7 +397,7 @@ int main(int argc, char** argv) {
 
   EncodePlan plan;
   try {
-    plan = plan_op(op, numbers, device);
+    plan = plan_op(op, numbers, memory.size(), device);
   } catch (const std::exception& e) {
     fail(e.what(), 3);
   }
