@@ -1,6 +1,7 @@
 # Linux checks of the Metal backend (no Apple SDK or GPU needed), as CTest
-# tests labelled "metal". Off by default; tests/test_metal_*.py configure a
-# build with -DZEROWASM_METAL_LINUX_CHECKS=ON and run them:
+# tests labelled "metal". Off by default unless ZEROWASM_BUILD_TESTS is on;
+# tests/test_metal_*.py configure a build with -DZEROWASM_METAL_LINUX_CHECKS=ON
+# and run them:
 #   cmake -S . -B build/metal-linux-checks -DZEROWASM_METAL_LINUX_CHECKS=ON -DZEROWASM_CUDA=OFF
 #   cmake --build build/metal-linux-checks --target zw_metal_linux_checks
 #   ctest --test-dir build/metal-linux-checks -L metal
@@ -17,7 +18,14 @@
 #   the executor's encode plan; tests/test_metal_kernels_emulated.py drives it
 #   against float64 references, tests/test_metal_buffer_views.py drives
 #   buffer_views_driver.
-option(ZEROWASM_METAL_LINUX_CHECKS "Build and register the Linux checks of the Metal backend (CTest label metal)" OFF)
+# On by default wherever the project's native tests are built (ZEROWASM_BUILD_TESTS).
+if(DEFINED ZEROWASM_BUILD_TESTS)
+  set(ZW_METAL_LINUX_CHECKS_DEFAULT ${ZEROWASM_BUILD_TESTS})
+else()
+  set(ZW_METAL_LINUX_CHECKS_DEFAULT OFF)
+endif()
+option(ZEROWASM_METAL_LINUX_CHECKS "Build and register the Linux checks of the Metal backend (CTest label metal)"
+       ${ZW_METAL_LINUX_CHECKS_DEFAULT})
 if(NOT ZEROWASM_METAL_LINUX_CHECKS)
   return()
 endif()
