@@ -1,82 +1,30 @@
 """How the Metal executor splits linear memory into MTLBuffer views.
 
-csrc/backend/metal/buffer_views.cpp is plain C++, so it is compiled and run
-here; Python checks its answers independently: every view is page aligned,
-within device.maxBufferLength and the committed pages, the views cover the
-memory, and every tensor up to the guaranteed size lies inside one view
-(larger ones get a fitted view when they fit under the limit at all).
+csrc/backend/metal/buffer_views.cpp is plain C++, so it is built (with
+linux_check/buffer_views_driver.cpp, by checks.cmake) and run here; Python
+checks its answers independently: every view is page aligned, within
+device.maxBufferLength and the committed pages, the views cover the memory,
+and every tensor up to the guaranteed size lies inside one view (larger ones
+get a fitted view when they fit under the limit at all).
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import metal_linux_checks as checks
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-CXX = shutil.which("g++") or shutil.which("clang++")
-
-pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler (g++ or clang++) on PATH")
-
-# Reads cases "committed max_len page n_queries" followed by n_queries lines
-# "off bytes"; prints "guaranteed G", "views N" + N lines "offset length",
-# then per query "find INDEX" and "fit OK OFFSET LENGTH".
-DRIVER = r"""
-#include <cstdio>
-#include "backend/metal/buffer_views.hpp"
-using namespace zw::mtl;
-int main() {
-  unsigned long long committed, max_len, page, queries;
-  while (std::scanf("%llu %llu %llu %llu", &committed, &max_len, &page, &queries) == 4) {
-    std::vector<ViewSpan> views = plan_views(committed, max_len, page);
-    std::printf("guaranteed %llu\nviews %zu\n", (unsigned long long)guaranteed_range(max_len, page), views.size());
-    for (const ViewSpan& v : views) {
-      std::printf("%llu %llu\n", (unsigned long long)v.offset, (unsigned long long)v.length);
-    }
-    for (unsigned long long q = 0; q < queries; ++q) {
-      unsigned long long off, bytes;
-      if (std::scanf("%llu %llu", &off, &bytes) != 2) return 1;
-      ViewSpan fitted{};
-      bool ok = fitted_span(off, bytes, committed, max_len, page, &fitted);
-      std::printf("find %d\nfit %d %llu %llu\n", find_span(views, off, bytes), ok ? 1 : 0,
-                  (unsigned long long)fitted.offset, (unsigned long long)fitted.length);
-    }
-  }
-  return 0;
-}
-"""
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 
 @pytest.fixture(scope="module")
-def planner(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("buffer_views")
-    (out / "driver.cpp").write_text(DRIVER)
-    exe = out / "planner"
-    done = subprocess.run(
-        [
-            str(CXX),
-            "-std=c++20",
-            "-O1",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            f"-I{ROOT / 'csrc'}",
-            str(out / "driver.cpp"),
-            str(ROOT / "csrc" / "backend" / "metal" / "buffer_views.cpp"),
-            "-o",
-            str(exe),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return exe
+def planner() -> Path:
+    """linux_check/buffer_views_driver.cpp, built by the project's CMake (checks.cmake)."""
+    return checks.program("zw_metal_buffer_views_driver")
 
 
 @dataclass

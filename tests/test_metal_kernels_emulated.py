@@ -1,79 +1,98 @@
 """The Metal kernels, run on the CPU, against float64 numpy references.
 
-No Apple GPU is needed: metal/host_exec/kernel_driver.cpp compiles the exact
-shader source the library embeds (embed_shaders.cmake output) as C++ with a
-CPU implementation of the Metal library subset the shaders use (one OS thread
-per GPU thread; SIMD-group and threadgroup barriers are real barriers), and
-dispatches each kernel with the executor's grid shapes. This checks the
-kernels' arithmetic, indexing, masking, tiling and reductions; it cannot
-check Metal compilation or the Objective-C++ host code (see metal/README.md).
+No Apple GPU is needed: the CPU emulator (csrc/backend/metal/linux_check/
+kernel_driver.cpp, built by the project's CMake: checks.cmake) compiles the
+exact shader source the library embeds as C++ with a CPU implementation of
+the Metal library subset the shaders use (one OS thread per GPU thread;
+SIMD-group and threadgroup barriers are real barriers). It plans every op with
+the executor's own encode plan (encode_plan.cpp) for the device limits given
+here and runs that plan as is: the kernel it picks, its grid, threadgroup
+shape, threadgroup memory and parameters. Each test runs under several device
+limits (an Apple GPU; 16-wide simdgroups with the fewest threads and bytes the
+tiles need; no SIMD-group matrices) and checks both the results and that the
+plan kept within the limits. This checks the kernels' arithmetic, indexing,
+masking, tiling, reductions and the dispatch geometry; it cannot check Metal
+compilation or the Objective-C++ host code (see csrc/backend/metal/README.md).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
+import re
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import metal_linux_checks as checks
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CXX = shutil.which("g++")
-CMAKE = shutil.which("cmake")
-
-pytestmark = pytest.mark.skipif(
-    CXX is None or CMAKE is None,
-    reason=f"needs g++ (C++20) and cmake to build the CPU emulation (g++: {CXX}, cmake: {CMAKE})",
-)
-
 DTYPES = ["f32", "f16", "q8_0", "q4_1"]
+# Dtype codes from the one ABI header, as a guest would pass them.
+ABI = (checks.ROOT / "guest" / "include" / "zerowasm_abi.h").read_text()
+DTYPE_CODE = {name.lower(): int(code) for name, code in re.findall(r"#define ZW_DTYPE_(\w+) (\d+)", ABI)}
+assert set(DTYPES) <= set(DTYPE_CODE), DTYPE_CODE
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Device limits the plan is made for (the emulated pipelines all share them)."""
+
+    name: str
+    simd_width: int
+    max_threads: int
+    threadgroup_memory: int
+    stride_groups: int  # the executor's cap on grid-stride threadgroups
+    simdgroup_matrix: bool
+
+    def args(self) -> list[str]:
+        return [
+            *("--simd-width", str(self.simd_width)),
+            *("--max-threads", str(self.max_threads)),
+            *("--threadgroup-memory", str(self.threadgroup_memory)),
+            *("--stride-groups", str(self.stride_groups)),
+            *("--simdgroup-matrix", str(int(self.simdgroup_matrix))),
+        ]
+
+    def simd_matmul(self) -> bool:
+        return self.simdgroup_matrix and self.simd_width == 32 and self.max_threads >= 128
+
+
+LIMITS = [
+    Limits("apple", 32, 1024, 32768, 65535, True),  # what the executor sees on an Apple7+ GPU
+    # 16-wide simdgroups, the fewest threads (128) and bytes (12 KiB) the matmul
+    # tiles need; two stride groups, so grid-stride loops really loop.
+    Limits("narrow", 16, 128, 12288, 2, True),
+    Limits("no_simd_matrix", 32, 256, 16384, 2, False),
+]
+STRIDE_KERNELS = {"zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu", "zwk_rope"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    kernel: str
+    groups: tuple[int, int, int]
+    threads: int
+    simd_width: int
+    threadgroup_memory: int
+
+
+@dataclass
+class Driver:
+    exe: Path
+    limits: Limits
+    plans: list[Plan] = field(default_factory=list)  # of the ops run so far
 
 
 @pytest.fixture(scope="session")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("metal_emulation")
-    combined = out / "zerowasm_shaders.metal"
-    subprocess.run(
-        [
-            str(CMAKE),
-            f"-DSHADER_DIR={ROOT / 'metal'}",
-            f"-DSHARED_DIR={ROOT / 'csrc' / 'kernels'}",
-            f"-DOUTPUT_METAL={combined}",
-            f"-DOUTPUT_CPP={out / 'embedded.cpp'}",
-            "-P",
-            str(ROOT / "csrc" / "backend" / "metal" / "embed_shaders.cmake"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    exe = out / "kernel_driver"
-    build = subprocess.run(
-        [
-            str(CXX),
-            "-std=c++20",
-            "-O1",
-            "-Wall",
-            "-Wextra",
-            "-Wno-attributes",
-            "-Werror",
-            f"-I{ROOT / 'metal' / 'host_exec'}",
-            f"-I{ROOT / 'metal'}",
-            f"-I{ROOT / 'csrc' / 'kernels'}",
-            f'-DZW_SHADER_SOURCE="{combined}"',
-            str(ROOT / "metal" / "host_exec" / "kernel_driver.cpp"),
-            "-o",
-            str(exe),
-            "-lpthread",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert build.returncode == 0, build.stderr
-    return exe
+def emulator() -> Path:
+    return checks.program("zw_metal_kernel_driver")
+
+
+@pytest.fixture(params=LIMITS, ids=lambda limits: limits.name)
+def driver(request: pytest.FixtureRequest, emulator: Path) -> Driver:
+    return Driver(emulator, request.param)
 
 
 class Memory:
@@ -93,13 +112,47 @@ class Memory:
         return self.put(fill)
 
 
-def run(driver: Path, tmp_path: Path, kernel: str, memory: Memory, *numbers: float) -> bytes:
+def parse_plan(stdout: str) -> Plan:
+    m = re.search(
+        r"kernel (\w+) groups (\d+) (\d+) (\d+) threads (\d+) simd_width (\d+) threadgroup_memory (\d+)", stdout
+    )
+    assert m is not None, stdout
+    g = [int(x) for x in m.groups()[1:]]
+    return Plan(m.group(1), (g[0], g[1], g[2]), g[3], g[4], g[5])
+
+
+def launch(
+    driver: Driver, tmp_path: Path, op: str, memory: Memory, numbers: tuple[float, ...]
+) -> subprocess.CompletedProcess[str]:
     mem_file, out_file = tmp_path / "memory.bin", tmp_path / "out.bin"
     mem_file.write_bytes(bytes(memory.data))
     args = [repr(float(x)) if isinstance(x, float) else str(int(x)) for x in numbers]
-    done = subprocess.run([str(driver), kernel, str(mem_file), str(out_file), *args], capture_output=True, text=True)
+    command = [str(driver.exe), *driver.limits.args(), op, str(mem_file), str(out_file), *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def run(driver: Driver, tmp_path: Path, op: str, memory: Memory, *numbers: float) -> bytes:
+    """Runs `op` as the executor would plan it for driver.limits; the memory after it."""
+    done = launch(driver, tmp_path, op, memory, numbers)
     assert done.returncode == 0, done.stderr
-    return out_file.read_bytes()
+    plan = parse_plan(done.stdout)
+    limits = driver.limits
+    # The plan stays within the device: whole simdgroups of the pipeline's
+    # width, at most max_threads, threadgroup memory in 16-byte units under the cap.
+    assert plan.simd_width == limits.simd_width
+    assert 0 < plan.threads <= limits.max_threads and plan.threads % plan.simd_width == 0, plan
+    assert plan.threadgroup_memory <= limits.threadgroup_memory and plan.threadgroup_memory % 16 == 0, plan
+    if plan.kernel in STRIDE_KERNELS:
+        assert plan.groups[0] <= limits.stride_groups, plan
+    driver.plans.append(plan)
+    return (tmp_path / "out.bin").read_bytes()
+
+
+def run_refused(driver: Driver, tmp_path: Path, op: str, memory: Memory, *numbers: float) -> str:
+    """Runs `op` whose plan the limits cannot run: the error message."""
+    done = launch(driver, tmp_path, op, memory, numbers)
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    return done.stderr
 
 
 def view(out: bytes, offset: int, count: int, dtype: type = np.float32) -> np.ndarray:
@@ -156,7 +209,7 @@ UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 @pytest.mark.parametrize("op", ["add", "mul"])
 @pytest.mark.parametrize("alias", [False, True])
-def test_binary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
+def test_binary(driver: Driver, tmp_path: Path, op: str, alias: bool) -> None:
     rng = np.random.default_rng(1)
     n = 1000  # more than 2 threadgroups of 256: the grid-stride loop runs
     a = rng.standard_normal(n).astype(np.float32)
@@ -171,7 +224,7 @@ def test_binary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
 
 @pytest.mark.parametrize("op", sorted(UNARY))
 @pytest.mark.parametrize("alias", [False, True])
-def test_unary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
+def test_unary(driver: Driver, tmp_path: Path, op: str, alias: bool) -> None:
     rng = np.random.default_rng(2)
     n = 777
     x = (rng.standard_normal(n) * 4).astype(np.float32)
@@ -189,7 +242,7 @@ def test_unary(driver: Path, tmp_path: Path, op: str, alias: bool) -> None:
 
 @pytest.mark.parametrize("rms", [False, True])
 @pytest.mark.parametrize("cols", [7, 96, 384, 1000])
-def test_norm(driver: Path, tmp_path: Path, rms: bool, cols: int) -> None:
+def test_norm(driver: Driver, tmp_path: Path, rms: bool, cols: int) -> None:
     rng = np.random.default_rng(cols)
     rows, eps = 5, 1e-5
     x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(np.float32)
@@ -209,7 +262,7 @@ def test_norm(driver: Path, tmp_path: Path, rms: bool, cols: int) -> None:
     close(view(got, out, rows * cols).reshape(rows, cols), expected, 1e-5, 1e-5)
 
 
-def test_norm_in_place(driver: Path, tmp_path: Path) -> None:
+def test_norm_in_place(driver: Driver, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     rows, cols = 3, 300
     x = rng.standard_normal((rows, cols)).astype(np.float32)
@@ -238,7 +291,7 @@ def softmax_reference(x: np.ndarray, scale: float, causal: bool) -> np.ndarray:
 @pytest.mark.parametrize(("rows", "cols"), [(4, 9), (6, 300), (9, 5), (1, 1000)])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("alias", [False, True])
-def test_softmax(driver: Path, tmp_path: Path, rows: int, cols: int, causal: bool, alias: bool) -> None:
+def test_softmax(driver: Driver, tmp_path: Path, rows: int, cols: int, causal: bool, alias: bool) -> None:
     rng = np.random.default_rng(rows * cols)
     x = (rng.standard_normal((rows, cols)) * 5).astype(np.float32)
     mem = Memory()
@@ -268,26 +321,26 @@ def rope_reference(x: np.ndarray, pos0: int, theta: float, adjacent: bool) -> np
 @pytest.mark.parametrize("adjacent", [False, True])
 @pytest.mark.parametrize("pos0", [0, 4093, 200_000])
 @pytest.mark.parametrize("alias", [False, True])
-def test_rope(driver: Path, tmp_path: Path, adjacent: bool, pos0: int, alias: bool) -> None:
+def test_rope(driver: Driver, tmp_path: Path, adjacent: bool, pos0: int, alias: bool) -> None:
     rng = np.random.default_rng(pos0 + adjacent)
     rows, heads, hd, theta = 6, 3, 64, 100000.0
     x = rng.standard_normal((rows, heads, hd)).astype(np.float32)
     mem = Memory()
     px = mem.put(x)
     out = px if alias else mem.reserve(x.size)
-    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, pos0, theta, int(adjacent), 0)
+    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, pos0, theta, int(adjacent))
     # The host's hi/lo frequency table keeps the angle accurate even far out.
     close(view(got, out, x.size).reshape(x.shape), rope_reference(x, pos0, theta, adjacent), 1e-5, 2e-6)
 
 
-def test_rope_without_frequency_table(driver: Path, tmp_path: Path) -> None:
-    """Heads too large for the table compute frequencies in float: fine near 0."""
+def test_rope_without_frequency_table(driver: Driver, tmp_path: Path) -> None:
+    """Heads too large for the host's table (head_dim > 512) compute frequencies in float: fine near 0."""
     rng = np.random.default_rng(5)
-    rows, heads, hd, theta = 4, 2, 32, 10000.0
+    rows, heads, hd, theta = 4, 2, 520, 10000.0
     x = rng.standard_normal((rows, heads, hd)).astype(np.float32)
     mem = Memory()
     px, out = mem.put(x), mem.reserve(x.size)
-    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, 3, theta, 1, 1)
+    got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, 3, theta, 1)
     close(view(got, out, x.size).reshape(x.shape), rope_reference(x, 3, theta, True), 1e-5, 1e-5)
 
 
@@ -321,7 +374,7 @@ def attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: floa
 )
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention(
-    driver: Path, tmp_path: Path, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int, causal: bool
+    driver: Driver, tmp_path: Path, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int, causal: bool
 ) -> None:
     rng = np.random.default_rng(seq_q * 100 + seq_kv)
     q = rng.standard_normal((seq_q, heads, hd)).astype(np.float32)
@@ -340,7 +393,7 @@ def test_attention(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gather(driver: Path, tmp_path: Path, dtype: str) -> None:
+def test_gather(driver: Driver, tmp_path: Path, dtype: str) -> None:
     rng = np.random.default_rng(DTYPES.index(dtype))
     rows, dim = 11, 96
     raw, table = encode(dtype, rng.standard_normal((rows, dim)), rng)
@@ -348,7 +401,8 @@ def test_gather(driver: Path, tmp_path: Path, dtype: str) -> None:
     ids = np.array([3, 0, 10, 3, 7 + rows, -1], dtype=np.int32)
     mem = Memory()
     pt, pi, out = mem.put(raw), mem.put(ids), mem.reserve(ids.size * dim)
-    got = run(driver, tmp_path, f"gather_{dtype}", mem, pt, rows, pi, out, ids.size, dim)
+    got = run(driver, tmp_path, "gather", mem, DTYPE_CODE[dtype], pt, rows, pi, out, ids.size, dim)
+    assert driver.plans[-1].kernel == f"zwk_gather_{dtype}"
     expected = np.array([table[i] if 0 <= i < rows else np.zeros(dim) for i in ids])
     close(view(got, out, ids.size * dim).reshape(ids.size, dim), expected, 1e-6, 1e-7)
 
@@ -357,9 +411,9 @@ def test_gather(driver: Path, tmp_path: Path, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("family", "m"), [("matvec", 1), ("matvec", 5), ("tiled", 40), ("simd", 40), ("simd", 1)])
+@pytest.mark.parametrize("m", [1, 5, 9, 40])  # mat-vec up to 8 rows, tiles beyond (partial tiles: 9, 40)
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_matmul(driver: Path, tmp_path: Path, dtype: str, family: str, m: int, accumulate: bool) -> None:
+def test_matmul(driver: Driver, tmp_path: Path, dtype: str, m: int, accumulate: bool) -> None:
     rng = np.random.default_rng(m + DTYPES.index(dtype))
     n = 70  # not a multiple of the 64-column tile
     k = 96 if dtype.startswith("q") else 70  # f32/f16 rows need not fill the last 32-chunk
@@ -368,6 +422,93 @@ def test_matmul(driver: Path, tmp_path: Path, dtype: str, family: str, m: int, a
     c0 = rng.standard_normal((m, n)).astype(np.float32)
     mem = Memory()
     pa, pb, pc = mem.put(a), mem.put(raw), mem.put(c0)
-    got = run(driver, tmp_path, f"{family}_{dtype}", mem, pa, pb, pc, m, n, k, int(accumulate))
+    got = run(driver, tmp_path, "matmul", mem, DTYPE_CODE[dtype], pa, pb, pc, m, n, k, int(accumulate))
+    family = "matvec" if m <= 8 else "matmul_simd" if driver.limits.simd_matmul() else "matmul_tiled"
+    assert driver.plans[-1].kernel == f"zwk_{family}_{dtype}"
     expected = a.astype(np.float64) @ b.T + (c0 if accumulate else 0.0)
     close(view(got, pc, m * n).reshape(m, n), expected, 1e-5, 1e-5)
+
+
+# ---- the executor's caps, at the edges ------------------------------------------------------
+
+
+def limited(emulator: Path, *, max_threads: int = 1024, threadgroup_memory: int = 32768) -> Driver:
+    return Driver(emulator, Limits("edge", 32, max_threads, threadgroup_memory, 65535, True))
+
+
+def attention_case(
+    rng: np.random.Generator, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int
+) -> tuple[Memory, list[float], Callable[[bytes], None]]:
+    q = rng.standard_normal((seq_q, heads, hd)).astype(np.float32)
+    k = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
+    v = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
+    scale = 1.0 / math.sqrt(hd)
+    mem = Memory()
+    pq, pk, pv, out = mem.put(q), mem.put(k), mem.put(v), mem.reserve(q.size)
+
+    def check(got: bytes) -> None:
+        close(view(got, out, q.size).reshape(q.shape), attention_reference(q, k, v, scale, True), 1e-5, 1e-6)
+
+    return mem, [pq, pk, pv, out, seq_q, seq_kv, heads, kv_heads, hd, scale, 1], check
+
+
+def test_attention_shares_less_when_threadgroup_memory_is_small(emulator: Path, tmp_path: Path) -> None:
+    """seq_kv 70 wants 4 simdgroups; 1 KiB of threadgroup memory holds the accumulators of only 2."""
+    driver = limited(emulator, threadgroup_memory=1024)
+    mem, numbers, check = attention_case(np.random.default_rng(3), 1, 70, 9, 3, 64)
+    check(run(driver, tmp_path, "attention", mem, *numbers))
+    assert driver.plans[-1].threads == 2 * 32
+
+
+def test_attention_refuses_a_head_the_threadgroup_memory_cannot_hold(emulator: Path, tmp_path: Path) -> None:
+    mem, numbers, _ = attention_case(np.random.default_rng(4), 1, 8, 2, 2, 256)
+    assert "threadgroup memory" in run_refused(
+        limited(emulator, threadgroup_memory=1024), tmp_path, "attention", mem, *numbers
+    )
+
+
+def test_few_threads_per_threadgroup(emulator: Path, tmp_path: Path) -> None:
+    """A 64-thread pipeline: mat-vec takes 2 simdgroups per threadgroup, norms 64 threads; tiles refuse."""
+    driver = limited(emulator, max_threads=64)
+    rng = np.random.default_rng(8)
+    m, n, k = 5, 70, 64
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32)
+    mem = Memory()
+    pa, pb, pc = mem.put(a), mem.put(b), mem.reserve(m * n)
+    got = run(driver, tmp_path, "matmul", mem, DTYPE_CODE["f32"], pa, pb, pc, m, n, k, 0)
+    close(view(got, pc, m * n).reshape(m, n), a.astype(np.float64) @ b.T, 1e-5, 1e-5)
+    assert driver.plans[-1].threads == 64 and driver.plans[-1].groups == (35, 1, 1)
+
+    x, gamma = rng.standard_normal((3, 1000)).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    mem = Memory()
+    px, pg, out = mem.put(x), mem.put(gamma), mem.reserve(x.size)
+    got = run(driver, tmp_path, "rmsnorm", mem, px, pg, out, 3, 1000, 1e-6)
+    x64 = x.astype(np.float64)
+    expected = x64 / np.sqrt((x64**2).mean(axis=1, keepdims=True) + 1e-6) * gamma
+    close(view(got, out, x.size).reshape(x.shape), expected, 1e-5, 1e-6)
+    assert driver.plans[-1].threads == 64
+
+    mem = Memory()
+    pa, pb, pc = mem.put(np.zeros((40, k), np.float32)), mem.put(b), mem.reserve(40 * n)
+    message = run_refused(driver, tmp_path, "matmul", mem, DTYPE_CODE["f32"], pa, pb, pc, 40, n, k, 0)
+    assert "threads per threadgroup" in message
+
+
+def test_matmul_tiles_refuse_too_little_threadgroup_memory(emulator: Path, tmp_path: Path) -> None:
+    mem = Memory()
+    pa, pb, pc = mem.put(np.zeros((40, 64), np.float32)), mem.put(np.zeros((70, 64), np.float32)), mem.reserve(40 * 70)
+    message = run_refused(
+        limited(emulator, threadgroup_memory=8192),
+        tmp_path,
+        "matmul",
+        mem,
+        DTYPE_CODE["f32"],
+        pa,
+        pb,
+        pc,
+        40,
+        70,
+        64,
+        0,
+    )
+    assert "threadgroup memory" in message

@@ -8,6 +8,10 @@
 // old and new views alias the same pages and Metal tracks hazards per
 // MTLBuffer object, not per page.
 //
+// Encoding: what each op dispatches (kernel, grid, threadgroup shape and
+// memory, buffers, parameters) is decided by encode_plan.hpp for this
+// device's limits; the executor only encodes that plan.
+//
 // Ordering: ops are encoded, in issue order, into one serial compute encoder
 // per command buffer (each dispatch sees the previous ones' writes). A
 // command buffer is committed at sync(), or after kOpsPerCommandBuffer ops
@@ -31,22 +35,10 @@
 
 #include "backend/backend.hpp"
 #include "backend/metal/buffer_views.hpp"
+#include "backend/metal/encode_plan.hpp"
 
 namespace zw {
 namespace mtl {
-
-// Every kernel of metal/*.metal the executor dispatches (names in metal_executor.mm).
-enum class Kernel : int {
-  add, mul, scale, gelu, silu,
-  layernorm, rmsnorm, softmax, rope, attention,
-  gather_f32, gather_f16, gather_q8_0, gather_q4_1,
-  matvec_f32, matvec_f16, matvec_q8_0, matvec_q4_1,
-  tiled_f32, tiled_f16, tiled_q8_0, tiled_q4_1,
-  simd_f32, simd_f16, simd_q8_0, simd_q4_1,
-  count
-};
-constexpr int kKernelCount = static_cast<int>(Kernel::count);
-const char* kernel_name(Kernel kernel);
 
 class MetalExecutor final : public Executor, public MemoryListener {
  public:
@@ -87,9 +79,14 @@ class MetalExecutor final : public Executor, public MemoryListener {
     std::string ops;                // what it ran, for error messages
   };
 
+  // Encodes an op as encode_plan.hpp planned it for this device.
+  template <typename Args>
+  void run_planned(const Args& args);
+  DeviceLimits limits();
+  void encode(const EncodePlan& plan);
   // Before encoding an op: fail if memory is gone or an earlier command
-  // buffer failed; make sure a view holds every range (may finish queued work).
-  void prepare(std::initializer_list<Operand> operands);
+  // buffer failed; make sure a view holds every buffer (may finish queued work).
+  void prepare(const EncodePlan& plan);
   void refresh_grid();
   const View* view_for(Offset off, uint64_t bytes) const;
   id<MTLBuffer> wrap(const ViewSpan& span);
@@ -113,7 +110,7 @@ class MetalExecutor final : public Executor, public MemoryListener {
   uint64_t page_;
 
   id<MTLCommandQueue> queue_;  // one per executor (instance)
-  id<MTLComputePipelineState> pipelines_[kKernelCount];
+  id<MTLComputePipelineState> pipelines_[kKernelCount];  // by Kernel (ZW_METAL_KERNELS order)
   bool pipeline_tried_[kKernelCount] = {};
 
   std::vector<View> grid_;      // views covering [0, grid_committed_)

@@ -4,61 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "zerowasm/error.hpp"
-#include "zw_metal_params.h"
 
 namespace zw {
 namespace mtl {
-
-namespace {
-
-const char* const kKernelNames[] = {
-    "zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu",
-    "zwk_layernorm", "zwk_rmsnorm", "zwk_softmax", "zwk_rope", "zwk_attention",
-    "zwk_gather_f32", "zwk_gather_f16", "zwk_gather_q8_0", "zwk_gather_q4_1",
-    "zwk_matvec_f32", "zwk_matvec_f16", "zwk_matvec_q8_0", "zwk_matvec_q4_1",
-    "zwk_matmul_tiled_f32", "zwk_matmul_tiled_f16", "zwk_matmul_tiled_q8_0", "zwk_matmul_tiled_q4_1",
-    "zwk_matmul_simd_f32", "zwk_matmul_simd_f16", "zwk_matmul_simd_q8_0", "zwk_matmul_simd_q4_1",
-};
-static_assert(sizeof(kKernelNames) / sizeof(kKernelNames[0]) == kKernelCount,
-              "one name per Kernel");
-
-// Kernel of a dtype-specialised family (families list f32, f16, q8_0, q4_1 in order).
-Kernel with_dtype(Kernel f32_kernel, DType type) {
-  return static_cast<Kernel>(static_cast<int>(f32_kernel) + static_cast<int>(type));
-}
-
-bool is_simd_kernel(Kernel kernel) {
-  return kernel >= Kernel::simd_f32 && kernel <= Kernel::simd_q4_1;
-}
-
-uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-// Grid-stride kernels need no more threadgroups than this; more would only
-// add scheduling work.
-constexpr uint64_t kMaxStrideGroups = 65535;
-
-// Threadgroup memory of the row reductions (one float per simdgroup); a
-// multiple of 16 bytes, as setThreadgroupMemoryLength requires.
-constexpr NSUInteger kReductionScratchBytes = ZW_MAX_SIMDGROUPS * sizeof(float);
-static_assert(kReductionScratchBytes % 16 == 0 && (ZW_MM_TILE_FLOATS * sizeof(float)) % 16 == 0,
-              "threadgroup memory lengths must be multiples of 16 bytes");
-
-// Threads for a grid-stride or row kernel: at most `want`, whole simdgroups,
-// within the pipeline's limit.
-NSUInteger threads_for(id<MTLComputePipelineState> state, uint64_t want) {
-  const uint64_t width = std::max<uint64_t>(1, state.threadExecutionWidth);
-  const uint64_t limit = std::max<uint64_t>(width, state.maxTotalThreadsPerThreadgroup / width * width);
-  const uint64_t rounded = std::max<uint64_t>(width, round_up(want, width));
-  return static_cast<NSUInteger>(std::min(rounded, limit));
-}
-
-}  // namespace
-
-const char* kernel_name(Kernel kernel) { return kKernelNames[static_cast<int>(kernel)]; }
 
 // ---- lifetime and memory -------------------------------------------------------------
 
@@ -157,11 +108,14 @@ const MetalExecutor::View* MetalExecutor::view_for(Offset off, uint64_t bytes) c
   return nullptr;
 }
 
-void MetalExecutor::prepare(std::initializer_list<Operand> ranges) {
+void MetalExecutor::prepare(const EncodePlan& plan) {
+  const BufferBinding* ranges = plan.buffers.data();
+  const BufferBinding* ranges_end = ranges + plan.buffer_count;
   if (memory_ == nullptr) throw Error("Metal: op after the instance's memory was released");
   throw_failure();
   refresh_grid();
-  for (const Operand& range : ranges) {
+  for (const BufferBinding* it = ranges; it != ranges_end; ++it) {
+    const Operand& range = it->operand;
     if (view_for(range.offset, range.bytes) != nullptr) continue;
     // Longer than any grid view guarantees: wrap a view fitted around it.
     // Finish queued work first (the new view aliases the ones it used).
@@ -177,8 +131,8 @@ void MetalExecutor::prepare(std::initializer_list<Operand> ranges) {
       // Nothing queued uses any view now, but this op may: evict the oldest
       // view that holds none of its ranges (an op has fewer ranges than views).
       auto holds_a_range = [&](const View& view) {
-        for (const Operand& r : ranges)
-          if (view.span.contains(r.offset, r.bytes)) return true;
+        for (const BufferBinding* r = ranges; r != ranges_end; ++r)
+          if (view.span.contains(r->operand.offset, r->operand.bytes)) return true;
         return false;
       };
       auto victim = std::find_if(fitted_.begin(), fitted_.end(), [&](const View& v) { return !holds_a_range(v); });
@@ -193,7 +147,7 @@ void MetalExecutor::prepare(std::initializer_list<Operand> ranges) {
 id<MTLComputePipelineState> MetalExecutor::pipeline(Kernel kernel) {
   const int index = static_cast<int>(kernel);
   if (!pipeline_tried_[index]) {
-    pipelines_[index] = is_simd_kernel(kernel) ? context_->optional_pipeline(kernel_name(kernel))
+    pipelines_[index] = kernel_is_optional(kernel) ? context_->optional_pipeline(kernel_name(kernel))
                                                : context_->pipeline(kernel_name(kernel));
     pipeline_tried_[index] = true;
   }
@@ -327,226 +281,49 @@ uint64_t MetalExecutor::device_address(Offset off) const {
 
 // ---- ops -----------------------------------------------------------------------------
 
-void MetalExecutor::run(const MatmulArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t m = static_cast<uint64_t>(args.m);
-    const uint64_t n = static_cast<uint64_t>(args.n);
-    const uint64_t k = static_cast<uint64_t>(args.k);
-    const uint64_t b_row = args.b_row_bytes;
-    prepare({args.a, args.b, args.c});
-
-    const ZwMatmulParams params{static_cast<uint32_t>(m), static_cast<uint32_t>(n),
-                                static_cast<uint32_t>(k), static_cast<uint32_t>(b_row),
-                                args.accumulate ? 1u : 0u};
-    id<MTLComputePipelineState> state = nil;
-    MTLSize groups;
-    MTLSize threads;
-    if (m <= ZW_MV_MAX_ROWS) {
-      state = pipeline(with_dtype(Kernel::matvec_f32, args.b_type));
-      threads = MTLSizeMake(ZW_MV_SIMDGROUPS * state.threadExecutionWidth, 1, 1);
-      groups = MTLSizeMake(ceil_div(n, ZW_MV_SIMDGROUPS), 1, 1);
-    } else {
-      if (context_->has_simdgroup_matrix()) {
-        // The simd variant assumes four 32-wide simdgroups per threadgroup.
-        id<MTLComputePipelineState> simd = pipeline(with_dtype(Kernel::simd_f32, args.b_type));
-        if (simd != nil && simd.threadExecutionWidth == 32 &&
-            simd.maxTotalThreadsPerThreadgroup >= ZW_MM_THREADS) {
-          state = simd;
-        }
-      }
-      if (state == nil) state = pipeline(with_dtype(Kernel::tiled_f32, args.b_type));
-      if (state.maxTotalThreadsPerThreadgroup < ZW_MM_THREADS) {
-        throw Error("Metal: the matmul pipeline allows only " +
-                    std::to_string(state.maxTotalThreadsPerThreadgroup) + " threads per threadgroup");
-      }
-      threads = MTLSizeMake(ZW_MM_THREADS, 1, 1);
-      groups = MTLSizeMake(ceil_div(n, ZW_MM_BN), ceil_div(m, ZW_MM_BM), 1);
-    }
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.a);
-    bind(enc, 1, args.b);
-    bind(enc, 2, args.c);
-    [enc setBytes:&params length:sizeof(params) atIndex:3];
-    if (m > ZW_MV_MAX_ROWS) [enc setThreadgroupMemoryLength:ZW_MM_TILE_FLOATS * sizeof(float) atIndex:0];
-    [enc dispatchThreadgroups:groups threadsPerThreadgroup:threads];
-    finish_op("matmul");
-  });
-}
-
-void MetalExecutor::run(const ElementwiseArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t n = static_cast<uint64_t>(args.n);
-    const bool binary = args.op == Elementwise::add || args.op == Elementwise::mul;
-    if (binary) {
-      prepare({args.a, args.b, args.out});
-    } else {
-      prepare({args.a, args.out});
-    }
-    Kernel kernel = Kernel::add;
-    const char* op = "add";
-    switch (args.op) {
-      case Elementwise::add: kernel = Kernel::add; op = "add"; break;
-      case Elementwise::mul: kernel = Kernel::mul; op = "mul"; break;
-      case Elementwise::scale: kernel = Kernel::scale; op = "scale"; break;
-      case Elementwise::gelu: kernel = Kernel::gelu; op = "gelu"; break;
-      case Elementwise::silu: kernel = Kernel::silu; op = "silu"; break;
-    }
+DeviceLimits MetalExecutor::limits() {
+  DeviceLimits device;
+  device.max_threadgroup_memory = context_->max_threadgroup_memory();
+  device.simdgroup_matrix = context_->has_simdgroup_matrix();
+  device.pipeline = [this](Kernel kernel) {
     id<MTLComputePipelineState> state = pipeline(kernel);
-    const ZwElementwiseParams params{static_cast<uint32_t>(n), args.s};
-    const NSUInteger width = threads_for(state, 256);
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.a);
-    if (binary) {
-      bind(enc, 1, args.b);
-      bind(enc, 2, args.out);
-      [enc setBytes:&params length:sizeof(params) atIndex:3];
-    } else {
-      bind(enc, 1, args.out);
-      [enc setBytes:&params length:sizeof(params) atIndex:2];
-    }
-    [enc dispatchThreadgroups:MTLSizeMake(std::min(ceil_div(n, width), kMaxStrideGroups), 1, 1)
-        threadsPerThreadgroup:MTLSizeMake(width, 1, 1)];
-    finish_op(op);
-  });
+    if (state == nil) return PipelineLimits{false, 0, 0};
+    return PipelineLimits{true, static_cast<uint32_t>(state.threadExecutionWidth),
+                          static_cast<uint32_t>(state.maxTotalThreadsPerThreadgroup)};
+  };
+  return device;
 }
 
-void MetalExecutor::run(const NormArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t rows = static_cast<uint64_t>(args.rows);
-    const uint64_t cols = static_cast<uint64_t>(args.cols);
-    if (args.rms) {
-      prepare({args.x, args.gamma, args.out});
-    } else {
-      prepare({args.x, args.gamma, args.beta, args.out});
-    }
-    id<MTLComputePipelineState> state = pipeline(args.rms ? Kernel::rmsnorm : Kernel::layernorm);
-    const ZwNormParams params{static_cast<uint32_t>(rows), static_cast<uint32_t>(cols), args.eps};
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.x);
-    bind(enc, 1, args.gamma);
-    if (!args.rms) bind(enc, 2, args.beta);
-    bind(enc, 3, args.out);
-    [enc setBytes:&params length:sizeof(params) atIndex:4];
-    [enc setThreadgroupMemoryLength:kReductionScratchBytes atIndex:0];
-    [enc dispatchThreadgroups:MTLSizeMake(rows, 1, 1)
-        threadsPerThreadgroup:MTLSizeMake(threads_for(state, std::min<uint64_t>(cols, 256)), 1, 1)];
-    finish_op(args.rms ? "rmsnorm" : "layernorm");
-  });
+template <typename Args>
+void MetalExecutor::run_planned(const Args& args) {
+  with_autorelease_pool([&] { encode(plan_encode(args, limits())); });
 }
 
-void MetalExecutor::run(const SoftmaxArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t rows = static_cast<uint64_t>(args.rows);
-    const uint64_t cols = static_cast<uint64_t>(args.cols);
-    prepare({args.x, args.out});
-    id<MTLComputePipelineState> state = pipeline(Kernel::softmax);
-    const ZwSoftmaxParams params{static_cast<uint32_t>(rows), static_cast<uint32_t>(cols),
-                                 args.scale, args.causal ? 1u : 0u};
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.x);
-    bind(enc, 1, args.out);
-    [enc setBytes:&params length:sizeof(params) atIndex:2];
-    [enc setThreadgroupMemoryLength:kReductionScratchBytes atIndex:0];
-    [enc dispatchThreadgroups:MTLSizeMake(rows, 1, 1)
-        threadsPerThreadgroup:MTLSizeMake(threads_for(state, std::min<uint64_t>(cols, 256)), 1, 1)];
-    finish_op("softmax");
-  });
+void MetalExecutor::encode(const EncodePlan& plan) {
+  prepare(plan);
+  id<MTLComputeCommandEncoder> enc = encoder();
+  [enc setComputePipelineState:pipeline(plan.kernel)];
+  for (uint32_t i = 0; i < plan.buffer_count; ++i) {
+    const BufferBinding& b = plan.buffers[i];
+    bind(enc, b.index, b.operand);
+  }
+  [enc setBytes:plan.params.data() length:plan.params_size atIndex:plan.params_index];
+  if (!plan.constants.empty()) {
+    [enc setBytes:plan.constants.data() length:plan.constants.size() * sizeof(float) atIndex:plan.params_index + 1];
+  }
+  if (plan.threadgroup_memory != 0) [enc setThreadgroupMemoryLength:plan.threadgroup_memory atIndex:0];
+  [enc dispatchThreadgroups:MTLSizeMake(plan.groups[0], plan.groups[1], plan.groups[2])
+      threadsPerThreadgroup:MTLSizeMake(plan.threads, 1, 1)];
+  finish_op(plan.op);
 }
 
-void MetalExecutor::run(const RopeArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t values = static_cast<uint64_t>(args.rows) * args.heads * args.head_dim;
-    prepare({args.x, args.out});
-    id<MTLComputePipelineState> state = pipeline(Kernel::rope);
-
-    // Frequencies theta^(-2i/head_dim) in double, sent as float pairs hi + lo.
-    const uint32_t pairs = static_cast<uint32_t>(args.head_dim / 2);
-    const bool table = pairs <= ZW_ROPE_MAX_TABLE_PAIRS;
-    std::vector<float> freqs(table ? 2 * pairs : 2, 0.0f);
-    if (table) {
-      for (uint32_t i = 0; i < pairs; ++i) {
-        const double f = std::pow(static_cast<double>(args.theta),
-                                  -static_cast<double>(2 * i) / static_cast<double>(args.head_dim));
-        freqs[2 * i] = static_cast<float>(f);
-        freqs[2 * i + 1] = static_cast<float>(f - static_cast<double>(freqs[2 * i]));
-      }
-    }
-    const ZwRopeParams params{static_cast<uint32_t>(args.rows), static_cast<uint32_t>(args.heads),
-                              static_cast<uint32_t>(args.head_dim), static_cast<uint32_t>(args.pos0),
-                              args.theta, args.adjacent ? 1u : 0u, table ? 1u : 0u};
-    const NSUInteger width = threads_for(state, 256);
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.x);
-    bind(enc, 1, args.out);
-    [enc setBytes:&params length:sizeof(params) atIndex:2];
-    [enc setBytes:freqs.data() length:freqs.size() * sizeof(float) atIndex:3];
-    [enc dispatchThreadgroups:MTLSizeMake(std::min(ceil_div(values / 2, width), kMaxStrideGroups), 1, 1)
-        threadsPerThreadgroup:MTLSizeMake(width, 1, 1)];
-    finish_op("rope");
-  });
-}
-
-void MetalExecutor::run(const AttentionArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t hd = static_cast<uint64_t>(args.head_dim);
-    prepare({args.q, args.k, args.v, args.out});
-    id<MTLComputePipelineState> state = pipeline(Kernel::attention);
-
-    // Simdgroups per (query, head): enough to share a long KV cache, each
-    // with its own head_dim accumulator in threadgroup memory.
-    const uint64_t width = std::max<uint64_t>(1, state.threadExecutionWidth);
-    uint64_t simdgroups = std::min<uint64_t>({8, std::max<uint64_t>(1, args.seq_kv / 16),
-                                              std::max<uint64_t>(1, state.maxTotalThreadsPerThreadgroup / width)});
-    auto memory_bytes = [&](uint64_t s) { return round_up((hd * (1 + s) + 2 * s) * 4, 16); };
-    while (simdgroups > 1 && memory_bytes(simdgroups) > context_->max_threadgroup_memory()) --simdgroups;
-    if (memory_bytes(simdgroups) > context_->max_threadgroup_memory()) {
-      throw Error("Metal: attention head_dim " + std::to_string(hd) +
-                  " needs more threadgroup memory than the device has (" +
-                  std::to_string(context_->max_threadgroup_memory()) + " bytes)");
-    }
-    const ZwAttentionParams params{static_cast<uint32_t>(args.seq_q), static_cast<uint32_t>(args.seq_kv),
-                                   static_cast<uint32_t>(args.heads), static_cast<uint32_t>(args.kv_heads),
-                                   static_cast<uint32_t>(hd), args.scale, args.causal ? 1u : 0u};
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.q);
-    bind(enc, 1, args.k);
-    bind(enc, 2, args.v);
-    bind(enc, 3, args.out);
-    [enc setBytes:&params length:sizeof(params) atIndex:4];
-    [enc setThreadgroupMemoryLength:static_cast<NSUInteger>(memory_bytes(simdgroups)) atIndex:0];
-    [enc dispatchThreadgroups:MTLSizeMake(static_cast<NSUInteger>(args.heads), static_cast<NSUInteger>(args.seq_q), 1)
-        threadsPerThreadgroup:MTLSizeMake(static_cast<NSUInteger>(simdgroups * width), 1, 1)];
-    finish_op("attention");
-  });
-}
-
-void MetalExecutor::run(const GatherArgs& args) {
-  with_autorelease_pool([&] {
-    const uint64_t n = static_cast<uint64_t>(args.n);
-    const uint64_t dim = static_cast<uint64_t>(args.dim);
-    const uint64_t row = args.table_row_bytes;
-    prepare({args.table, args.ids, args.out});
-    id<MTLComputePipelineState> state = pipeline(with_dtype(Kernel::gather_f32, args.type));
-    const ZwGatherParams params{static_cast<uint32_t>(n), static_cast<uint32_t>(dim),
-                                static_cast<uint32_t>(row), static_cast<uint32_t>(args.rows)};
-    const NSUInteger width = threads_for(state, std::min<uint64_t>(dim, 256));
-    id<MTLComputeCommandEncoder> enc = encoder();
-    [enc setComputePipelineState:state];
-    bind(enc, 0, args.table);
-    bind(enc, 1, args.ids);
-    bind(enc, 2, args.out);
-    [enc setBytes:&params length:sizeof(params) atIndex:3];
-    [enc dispatchThreadgroups:MTLSizeMake(ceil_div(dim, width), n, 1)
-        threadsPerThreadgroup:MTLSizeMake(width, 1, 1)];
-    finish_op("gather");
-  });
-}
+void MetalExecutor::run(const MatmulArgs& args) { run_planned(args); }
+void MetalExecutor::run(const ElementwiseArgs& args) { run_planned(args); }
+void MetalExecutor::run(const NormArgs& args) { run_planned(args); }
+void MetalExecutor::run(const SoftmaxArgs& args) { run_planned(args); }
+void MetalExecutor::run(const RopeArgs& args) { run_planned(args); }
+void MetalExecutor::run(const AttentionArgs& args) { run_planned(args); }
+void MetalExecutor::run(const GatherArgs& args) { run_planned(args); }
 
 }  // namespace mtl
 }  // namespace zw

@@ -1,7 +1,7 @@
-// Force-included (g++ -include) when tests/test_metal_syntax.py parses the
+// Force-included (g++ -include) when the Linux syntax checks (linux_check/checks.cmake) parse the
 // Metal shaders with a host C++ compiler. It makes the shaders take their
 // Metal code path (__METAL_VERSION__, so `#include <metal_stdlib>` resolves to
-// metal/host_check/metal_stdlib, a declaration-only stand-in) instead of the
+// linux_check/msl_declarations/metal_stdlib, a declaration-only stand-in) instead of the
 // CPU branches of shared headers. Never part of the library or the shaders.
 #ifndef ZW_HOST_CHECK_PRELUDE_H
 #define ZW_HOST_CHECK_PRELUDE_H

@@ -18,7 +18,7 @@ using namespace metal;
 // [[threadgroup(i)]] on a kernel argument. All threadgroup memory is passed
 // this way (sized by the host with setThreadgroupMemoryLength), never
 // declared inside kernels, so the host-side syntax check and the CPU
-// emulation (metal/host_exec) can treat `threadgroup` as an empty keyword.
+// emulation (linux_check/) can treat `threadgroup` as an empty keyword.
 // There `[[threadgroup(i)]]` would become `[[(i)]]`, so the attribute is
 // dropped.
 #if defined(ZW_HOST_CHECK)
