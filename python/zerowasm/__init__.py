@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _zerowasm
-from .errors import CompileError, Error, LinkError, Trap
+from .errors import CompileError, Error, GuestError, LinkError, Trap
 from .runtime import (
     PAGE_SIZE,
     Export,
@@ -26,6 +26,7 @@ __all__ = [
     "CompileError",
     "Error",
     "Export",
+    "GuestError",
     "Import",
     "Instance",
     "LinkError",
