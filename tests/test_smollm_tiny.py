@@ -171,6 +171,37 @@ def test_sessions_are_independent(tiny: tuple[SmolLM, object]) -> None:
     b.close()
 
 
+def test_sessions_from_many_threads(tiny: tuple[SmolLM, object]) -> None:
+    """One model used from several threads at once: requests serialize, each session's
+    results equal what it gives alone (the same rule as MiniLM's)."""
+    import threading
+
+    model, _ = tiny
+    texts = ["the cat", "is here", "a dog", "the cat is"]
+    alone = {}
+    for text in texts:
+        with model.session(seed=3) as s:
+            alone[text] = (s.chat(text, max_tokens=12, temperature=0.8), s.tokens)
+    got: dict[str, tuple[str, list[int]]] = {}
+    errors: list[BaseException] = []
+
+    def worker(text: str) -> None:
+        try:
+            with model.session(seed=3) as s:
+                pieces = "".join(s.chat(text, max_tokens=12, temperature=0.8, stream=True))
+                got[text] = (pieces, s.tokens)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert got == alone
+
+
 def test_context_full(tiny: tuple[SmolLM, object]) -> None:
     model, _ = tiny
     with model.session(system="", n_ctx=40) as s:
