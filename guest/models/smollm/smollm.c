@@ -10,7 +10,8 @@
  *      state out as one opaque, checksummed blob; smollm_restore validates a
  *      blob completely before it changes anything (a corrupted or foreign
  *      snapshot is an error, the session stays as it was).
- *   3. smollm_chat(s, user, system) queues the chat-template tokens of a turn;
+ *   3. smollm_chat(s, user) / smollm_chat_system(s, user, system) queue the
+ *      chat-template tokens of a turn;
  *      smollm_next(s, temperature, top_p) evaluates every queued token (prefill)
  *      and samples one, which is queued in turn (decode).
  *

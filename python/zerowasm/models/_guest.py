@@ -66,6 +66,8 @@ class GuestModel:
     def _fn(self, name: str) -> Any:
         fn = self._functions.get(name)
         if fn is None:
+            if self._inst is None:
+                raise self.error_type("the model is closed")
             fn = self._functions[name] = self._inst.function(name)
         return fn
 
