@@ -251,7 +251,10 @@ Memory Instance::memory() const {
   return Memory(impl_);
 }
 bool Instance::has_memory() const { return impl_->memory != nullptr; }
-void Instance::sync() const { impl_->sync(); }
+void Instance::sync() const {
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
+  impl_->sync();
+}
 const std::string& Instance::backend() const { return impl_->module->runtime->backend_name; }
 const std::vector<ExportInfo>& Instance::exports() const { return impl_->module->exports; }
 
@@ -261,6 +264,7 @@ uint64_t Instance::device_address(uint64_t offset) const {
 }
 
 Stats Instance::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
   Stats s;
   auto ops = op_table();
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -274,6 +278,7 @@ Stats Instance::stats() const {
 }
 
 void Instance::reset_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
   for (auto& c : impl_->counters) c = {};
   impl_->syncs = 0;
 }
@@ -283,6 +288,7 @@ const std::string& Function::name() const { return impl_->functions[index_].name
 std::vector<Value> Function::call(std::span<const Value> args) const { return impl_->call(index_, args); }
 
 uint8_t* Memory::data() const {
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
   impl_->sync_if_pending();
   return impl_->memory->base();
 }
@@ -333,6 +339,7 @@ bool Memory::map_file(size_t offset, const std::string& path, uint64_t file_offs
   if (offset % page || file_offset % page || __builtin_add_overflow(offset, length, &end) || end > size())
     throw Error("map_file: [" + std::to_string(offset) + ", +" + std::to_string(length) +
                 ") must be page aligned and inside the committed memory");
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);  // no call runs on these pages meanwhile
   impl_->sync_if_pending();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error("map_file: cannot open " + path);

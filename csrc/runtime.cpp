@@ -1,6 +1,7 @@
 // Runtime and Module: engines configured for host-owned linear memory, the
 // memory creator, the zw.* linker, and module compilation.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -157,6 +158,17 @@ EngineSlot make_engine_slot(const WasmtimeApi& api, EngineKind kind) {
   return slot;
 }
 
+}  // namespace
+
+// "auto" (or empty) takes $ZEROWASM_BACKEND when set: the one place it is read.
+std::string resolve_backend_name(const std::string& requested) {
+  if (!requested.empty() && requested != "auto") return requested;
+  const char* env = std::getenv("ZEROWASM_BACKEND");
+  return env && *env ? std::string(env) : std::string("auto");
+}
+
+namespace {
+
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path);
@@ -282,9 +294,9 @@ std::vector<std::string> op_names() {
 }
 
 Runtime::Runtime(const RuntimeOptions& options) {
-  const WasmtimeApi& api = load_wasmtime(options.wasmtime_library);
+  const WasmtimeApi& api = load_wasmtime(options.wasmtime_library, options.default_wasmtime_library);
   auto impl = std::make_shared<detail::RuntimeImpl>(api);
-  impl->backend = get_backend(options.backend);
+  impl->backend = get_backend(detail::resolve_backend_name(options.backend));
   impl->backend_name = impl->backend->name();
   impl->default_mode = options.memory;
   if (!impl->backend->supports(MemoryKind::managed) && options.memory == MemoryMode::managed)

@@ -82,8 +82,10 @@ struct InstanceImpl {
   std::vector<ExportFunc> functions;
   std::unordered_map<std::string, size_t> function_index;
 
-  // A store is single-threaded; this serialises Python threads (which call
-  // without the GIL) and C++ callers that share an instance.
+  // The threading rule (zerowasm.hpp): an instance may be used from any
+  // thread and its calls serialize. A store is single-threaded, so every public
+  // entry point that touches the store, the executor or the counters (calls,
+  // sync, stats, Memory::data/grow/map_file) holds this lock.
   std::mutex store_mutex;
 
   std::vector<OpCounters> counters;  // one per op_table() row
@@ -108,6 +110,9 @@ struct InstanceImpl {
 // The memory creator hands the memory it makes to this instance: wasmtime
 // calls it synchronously inside wasmtime_linker_instantiate on this thread.
 InstanceImpl*& instantiating_instance();
+
+// The backend a RuntimeOptions::backend asks for ("auto" reads $ZEROWASM_BACKEND).
+std::string resolve_backend_name(const std::string& requested);
 
 wasm_functype_t* make_functype(const WasmtimeApi& api, const FuncType& type);
 FuncType read_functype(const WasmtimeApi& api, const wasm_functype_t* ft);

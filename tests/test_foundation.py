@@ -239,3 +239,73 @@ def test_load_instantiate_drop_cycles_do_not_leak(rt: zerowasm.Runtime, mode: st
     gc.collect()
     assert _rss_bytes() - rss < 5 * 2**20
     assert _mapping_count() - maps <= 4
+
+
+# ---- one threading rule, one environment layer ----
+
+COUNTER_WAT = """
+(module
+  (memory (export "memory") 1)
+  ;; a deliberately non-atomic read-modify-write loop: lost updates would show overlap
+  (func (export "bump") (param i32)
+    (block (loop
+      (br_if 1 (i32.eqz (local.get 0)))
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br 0)))))
+"""
+
+
+def test_calls_from_many_threads_serialize(rt: zerowasm.Runtime) -> None:
+    import threading
+
+    inst = rt.load(COUNTER_WAT).instantiate()
+    bump = inst.function("bump")
+    errors: list[BaseException] = []
+
+    def worker(calls: int) -> None:
+        try:
+            for _ in range(calls):
+                bump(20_000)
+                inst.stats()
+                inst.sync()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert int(inst.memory.view(0, 1, np.int32)[0]) == 4 * 25 * 20_000
+
+
+def _run_python(code: str, **env: str) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_environment_is_read_by_the_core() -> None:
+    # ZEROWASM_BACKEND: the Python Runtime passes "auto"; the core applies the variable.
+    rc, out = _run_python("import zerowasm; print(zerowasm.Runtime().backend)", ZEROWASM_BACKEND="cpu")
+    assert rc == 0 and out.strip() == "cpu", out
+    code = ("import zerowasm\n"
+            "try:\n    zerowasm.Runtime()\nexcept zerowasm.Error as e:\n    print('refused:', e)\n"
+            "print(zerowasm.Runtime('cpu').backend)")  # an explicit backend wins over the variable
+    rc, out = _run_python(code, ZEROWASM_BACKEND="nosuchbackend")
+    assert rc == 0 and "refused:" in out and "nosuchbackend" in out and out.strip().endswith("cpu"), out
+    # ZEROWASM_WASMTIME_LIB: beats the wheel's library; an explicit library beats the variable.
+    code = ("import zerowasm\n"
+            "try:\n    zerowasm.Runtime('cpu')\nexcept zerowasm.Error as e:\n    print('refused:', e)\n")
+    rc, out = _run_python(code, ZEROWASM_WASMTIME_LIB="/nonexistent/libwasmtime.so")
+    assert rc == 0 and "refused:" in out and "$ZEROWASM_WASMTIME_LIB" in out and "/nonexistent/" in out, out
+    code = ("import zerowasm\n"
+            "rt = zerowasm.Runtime('cpu', wasmtime_library=zerowasm.wasmtime_library())\n"
+            "print(rt.wasmtime_library == zerowasm.wasmtime_library())")
+    rc, out = _run_python(code, ZEROWASM_WASMTIME_LIB="/nonexistent/libwasmtime.so")
+    assert rc == 0 and out.strip() == "True", out

@@ -151,6 +151,16 @@ def test_rejects_bad_arguments(model) -> None:  # noqa: ANN001
         model.embed(["x"], batch_size=0)
 
 
+def test_guest_errors_are_zerowasm_errors(model) -> None:  # noqa: ANN001
+    """A refused request raises the guest's own message as a zerowasm.GuestError; the model goes on."""
+    with pytest.raises(minilm.MiniLMError, match="text count 0") as info:
+        model._call("embed", 0, 0, 0, 0)
+    assert isinstance(info.value, zerowasm.GuestError) and info.value.code < 0
+    with pytest.raises(zerowasm.Error, match="slot 9999"):
+        model._call("set_weight", 9999, 64, 4)
+    assert model.embed(["still works"]).shape == (1, model.hidden)
+
+
 def test_reuse_and_threads(model) -> None:  # noqa: ANN001
     texts = list(CORPUS)
     want = model.embed(texts)

@@ -128,7 +128,8 @@ def test_snapshot_restore_replays_exactly(model: smollm.SmolLM) -> None:
     with model.session(seed=11) as s:
         s.chat("Tell me a fun fact.", max_tokens=8, temperature=0.8, top_p=0.9)
         snap = s.snapshot()
-        assert snap.kv.shape == (30, 2, s.n_past, 192)
+        kv_bytes = s.n_past * model.info["n_layer"] * 2 * model.info["kv_dim"] * 4
+        assert kv_bytes < len(snap.data) < kv_bytes + (1 << 16)  # the used KV rows, not the whole cache
         a = s.chat("Another one.", max_tokens=16, temperature=0.8, top_p=0.9)
         s.restore(snap)
         b = s.chat("Another one.", max_tokens=16, temperature=0.8, top_p=0.9)

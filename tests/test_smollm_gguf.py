@@ -116,21 +116,26 @@ class Loader:
         # the guest's allocator (size classes, no splitting) holds spare blocks for what a
         # load may ask; then the host takes every remaining page, so no load can grow
         # memory past the file's end.
-        off = self.ex.smollm_file_alloc(len(valid))
+        off = self.ex.smollm_big_alloc(len(valid))
         self.inst.memory.view(off, (len(valid),), np.uint8)[:] = np.frombuffer(valid, np.uint8)
         assert self.ex.smollm_load(off, len(valid)) == 0, self.error()
-        blocks = [self.ex.smollm_alloc(1 << k) for k in range(4, 24) for _ in range(4)]
+        blocks = [self.ex.alloc(1 << k) for k in range(4, 24) for _ in range(4)]
         assert all(b > 0 for b in blocks)
         for b in blocks:
-            self.ex.smollm_free(b)
+            self.ex.free(b)
         mem = self.inst.memory
         assert mem.grow(MEMORY // PAGE - mem.size // PAGE) >= 0
         self.end = mem.size
         assert self.end == MEMORY
 
-    def error(self) -> str:
-        ptr = self.ex.smollm_error()
+    def text(self, ptr: int) -> str:
         return self.inst.memory.view(ptr, (512,), np.uint8).tobytes().split(b"\0", 1)[0].decode()
+
+    def error(self) -> str:
+        return self.text(self.ex.last_error())
+
+    def info(self) -> dict[str, int]:
+        return {k: int(v) for k, v in (line.split("=") for line in self.text(self.ex.info()).splitlines())}
 
     def load(self, data: bytes) -> tuple[int, str]:
         assert 0 < len(data) <= MAX_FILE
@@ -176,7 +181,7 @@ def expect_error(loader: Loader, data: bytes, *words: str) -> str:
 def test_valid_tiny_file_loads_at_the_end_of_memory(loader: Loader, tiny: tuple[Path, bytes, Layout]) -> None:
     rc, msg = loader.load_aligned(tiny[1])
     assert rc == 0, msg
-    assert loader.ex.smollm_info(6) == 278  # n_vocab
+    assert loader.info()["n_vocab"] == 278
 
 
 def test_bad_magic_and_version(loader: Loader, tiny: tuple[Path, bytes, Layout]) -> None:

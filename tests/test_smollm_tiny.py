@@ -14,7 +14,7 @@ import pytest
 from smollm_reference import ReferenceSession, load_reference, write_tiny_gguf
 
 zerowasm = pytest.importorskip("zerowasm")
-from zerowasm.models.smollm import SmolLM, SmolLMError  # noqa: E402
+from zerowasm.models.smollm import SessionSnapshot, SmolLM, SmolLMError  # noqa: E402
 
 PROMPTS = [
     "the cat is here",
@@ -129,16 +129,24 @@ def test_snapshot_restore(tiny: tuple[SmolLM, object]) -> None:
     small = model.session(n_ctx=64)
     with pytest.raises(SmolLMError, match="cannot restore"):
         small.restore(snap)
-    bad = type(snap)(b"\0" * len(snap.header), snap.tokens, snap.kv, snap.n_ctx)
-    with pytest.raises(SmolLMError, match="disagree"):
-        other.restore(bad)
-    bad = type(snap)(b"XXXX" + snap.header[4:], snap.tokens, snap.kv, snap.n_ctx)  # the guest checks the rest
-    with pytest.raises(SmolLMError, match="state region"):
-        other.restore(bad)
-    toks = snap.tokens.copy()
-    toks[0] = 10**6
-    with pytest.raises(SmolLMError, match="out of range"):
-        other.restore(type(snap)(snap.header, toks, snap.kv, snap.n_ctx))
+    # Damaged bytes are an error that leaves the session exactly as it was.
+    other.restore(snap)
+    next(other.generate(1, temperature=0.9, top_p=0.95, stop=()))
+    before = other.snapshot()
+    data = snap.data
+    rng = np.random.default_rng(7)
+    flipped = []
+    for at in [0, 4, 8, 12, 16, 20, 40, 48, 56, 64, *rng.integers(0, len(data), size=40).tolist()]:
+        buf = bytearray(data)
+        buf[at] ^= 1 << int(rng.integers(8))
+        flipped.append(bytes(buf))
+    for bad in [data[:-4], data + bytes(4), data[:10], bytes(len(data)), *flipped]:
+        with pytest.raises(SmolLMError, match="snapshot"):
+            other.restore(SessionSnapshot(bad))
+        assert other.snapshot() == before
+    with pytest.raises(SmolLMError, match="empty"):
+        other.restore(SessionSnapshot(b""))
+    assert list(other.generate(9, temperature=0.9, top_p=0.95, stop=())) == a[1:]
     for sess in (s, other, small):
         sess.close()
 
@@ -161,6 +169,37 @@ def test_sessions_are_independent(tiny: tuple[SmolLM, object]) -> None:
     assert got_a == solo["the cat"] and got_b == solo["is here"]
     a.close()
     b.close()
+
+
+def test_sessions_from_many_threads(tiny: tuple[SmolLM, object]) -> None:
+    """One model used from several threads at once: requests serialize, each session's
+    results equal what it gives alone (the same rule as MiniLM's)."""
+    import threading
+
+    model, _ = tiny
+    texts = ["the cat", "is here", "a dog", "the cat is"]
+    alone = {}
+    for text in texts:
+        with model.session(seed=3) as s:
+            alone[text] = (s.chat(text, max_tokens=12, temperature=0.8), s.tokens)
+    got: dict[str, tuple[str, list[int]]] = {}
+    errors: list[BaseException] = []
+
+    def worker(text: str) -> None:
+        try:
+            with model.session(seed=3) as s:
+                pieces = "".join(s.chat(text, max_tokens=12, temperature=0.8, stream=True))
+                got[text] = (pieces, s.tokens)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert got == alone
 
 
 def test_context_full(tiny: tuple[SmolLM, object]) -> None:

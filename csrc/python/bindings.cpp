@@ -144,14 +144,16 @@ NB_MODULE(_zerowasm, m) {
 
   nb::class_<zw::Runtime>(m, "Runtime")
       .def("__init__", [](zw::Runtime* self, const std::string& backend, const std::string& memory,
-                          const std::string& library) {
+                          const std::string& library, const std::string& default_library) {
              zw::RuntimeOptions o;
              o.backend = backend;
              o.memory = zw::memory_mode_from_string(memory);
              o.wasmtime_library = library;
+             o.default_wasmtime_library = default_library;
              new (self) zw::Runtime(o);
            },
-           nb::arg("backend"), nb::arg("memory"), nb::arg("wasmtime_library"))
+           nb::arg("backend"), nb::arg("memory"), nb::arg("wasmtime_library"),
+           nb::arg("default_wasmtime_library") = "")
       .def("load_bytes", [](const zw::Runtime& rt, nb::bytes data) {
              return rt.load({static_cast<const uint8_t*>(data.data()), data.size()});
            })

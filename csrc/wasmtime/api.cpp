@@ -51,12 +51,18 @@ std::atomic<bool> g_loaded{false};
 
 }  // namespace
 
-const WasmtimeApi& load_wasmtime(const std::string& requested) {
+const WasmtimeApi& load_wasmtime(const std::string& requested, const std::string& fallback) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  std::string path = requested;
-  if (path.empty()) {
-    const char* env = std::getenv("ZEROWASM_WASMTIME_LIB");
-    path = (env && *env) ? env : kDefaultLibrary;
+  const char* env = std::getenv("ZEROWASM_WASMTIME_LIB");
+  std::string path, origin;
+  if (!requested.empty()) {
+    path = requested, origin = "RuntimeOptions::wasmtime_library";
+  } else if (env && *env) {
+    path = env, origin = "$ZEROWASM_WASMTIME_LIB";
+  } else if (!fallback.empty()) {
+    path = fallback, origin = "the default library";
+  } else {
+    path = kDefaultLibrary, origin = "the loader's search path";
   }
   if (g_loaded) {
     if (!requested.empty() && requested != g_api.library_path)
@@ -67,7 +73,7 @@ const WasmtimeApi& load_wasmtime(const std::string& requested) {
   std::string err;
   void* lib = open_library(path, err);
   if (!lib)
-    throw Error("cannot load the wasmtime C API library '" + path + "': " + err +
+    throw Error("cannot load the wasmtime C API library '" + path + "' (from " + origin + "): " + err +
                 " (set ZEROWASM_WASMTIME_LIB to a libwasmtime of C API v50.0.0)");
   WasmtimeApi api;
   std::vector<std::string> missing;

@@ -215,11 +215,13 @@ struct WasmtimeApi {
 };
 
 // Load (once per process) the wasmtime C API library and resolve every symbol.
-// `path` empty: $ZEROWASM_WASMTIME_LIB, else the platform's default name
-// (libwasmtime.so / .dylib / wasmtime.dll) on the loader's search path.
-// Throws zw::Error naming the library and every missing symbol. Later calls
-// with a different path throw (one wasmtime per process).
-const WasmtimeApi& load_wasmtime(const std::string& path = {});
+// The library is, in order: `path` if given, else $ZEROWASM_WASMTIME_LIB if
+// set, else `fallback` if given (the Python package passes the wasmtime
+// wheel's library), else libwasmtime.so / .dylib / wasmtime.dll on the
+// loader's search path. This is the only place that reads the variable.
+// Throws zw::Error naming the library, where it came from, and every missing
+// symbol. A later explicit `path` that differs throws (one wasmtime per process).
+const WasmtimeApi& load_wasmtime(const std::string& path = {}, const std::string& fallback = {});
 // The loaded table; load_wasmtime must have succeeded before.
 const WasmtimeApi& wasmtime();
 

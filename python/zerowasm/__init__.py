@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import CompileError, Error, LinkError, Trap
+from .errors import CompileError, Error, GuestError, LinkError, Trap
 from .runtime import (
     PAGE_SIZE,
     Export,
@@ -23,6 +23,7 @@ __all__ = [
     "CompileError",
     "Error",
     "Export",
+    "GuestError",
     "Import",
     "Instance",
     "LinkError",

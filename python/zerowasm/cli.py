@@ -12,14 +12,18 @@ from pathlib import Path
 from . import __version__
 from .errors import Error
 from .guests import GUESTS, guest_path
-from .runtime import PAGE_SIZE, Runtime, backend_details, wasmtime_library
+from .runtime import PAGE_SIZE, Runtime, backend_details
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from importlib import metadata
 
     print(f"zerowasm {__version__} (Python {platform.python_version()}, {platform.machine()})")
-    print(f"wasmtime {metadata.version('wasmtime')}: {wasmtime_library()}")
+    try:
+        library = Runtime("cpu").wasmtime_library  # the one the core resolves (ZEROWASM_WASMTIME_LIB...)
+    except Error as e:
+        library = f"not loadable: {e}"
+    print(f"wasmtime {metadata.version('wasmtime')}: {library}")
     print(f"wasm page size: {PAGE_SIZE} bytes")
     print("backends:")
     for name, available, detail in backend_details():

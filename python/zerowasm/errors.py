@@ -1,10 +1,24 @@
-"""zerowasm's exceptions. Every failure of the runtime raises one of these."""
+"""zerowasm's exceptions. Every failure of zerowasm raises one of these: the runtime, the
+guests, the bundled models, their files and downloads. (Misuse of a Python API, such as an
+argument of the wrong type or out of its documented range, raises TypeError / ValueError.)"""
 
 from __future__ import annotations
 
 
 class Error(Exception):
     """Base class of every zerowasm error."""
+
+
+class GuestError(Error):
+    """A bundled model's guest refused a request or its files (the message is the guest's).
+
+    ``code`` is the negative value the guest export returned (-1 when the host found
+    the problem). The model stays usable.
+    """
+
+    def __init__(self, message: str, code: int = -1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Trap(Error):

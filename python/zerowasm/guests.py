@@ -19,6 +19,7 @@ from .models.fetch import cache_dir
 @dataclass(frozen=True)
 class GuestSpec:
     directory: str  # relative to the guest source root
+    shared: tuple[str, ...] = ()  # more source directories built in (and on the include path)
     stack_size: int = 1 << 20
     defines: tuple[str, ...] = ()
     extra_flags: tuple[str, ...] = field(default=())
@@ -26,8 +27,9 @@ class GuestSpec:
 
 GUESTS: dict[str, GuestSpec] = {
     "vec_add": GuestSpec("examples/vec_add"),
-    "minilm": GuestSpec("models/minilm"),
-    "smollm": GuestSpec("models/smollm"),
+    # the model guests share the host protocol of guest/models/common/guest_api.h
+    "minilm": GuestSpec("models/minilm", shared=("models/common",)),
+    "smollm": GuestSpec("models/smollm", shared=("models/common",)),
 }
 
 
@@ -45,16 +47,20 @@ def source_root() -> Path:
 def _sources(spec: GuestSpec) -> list[Path]:
     root = source_root()
     target = root / spec.directory
-    if target.is_dir():
-        return sorted(target.glob("*.c"))
-    return [target.with_suffix(".c")]
+    own = sorted(target.glob("*.c")) if target.is_dir() else [target.with_suffix(".c")]
+    return own + [c for d in spec.shared for c in sorted((root / d).glob("*.c"))]
+
+
+def _include_dirs(spec: GuestSpec, sources: list[Path]) -> list[Path]:
+    return [sources[0].parent, *(source_root() / d for d in spec.shared)]
 
 
 def guest_path(name: str, *, quiet: bool = False) -> Path:
     """Path to the built ``name`` guest (.wasm), compiling it once if needed."""
     spec = GUESTS[name]
     sources = _sources(spec)
-    headers = sorted({h for s in sources for h in s.parent.glob("*.h")})
+    include_dirs = _include_dirs(spec, sources)
+    headers = sorted({h for d in include_dirs for h in d.glob("*.h")})
     digest = hashlib.sha256()
     sdk = toolchain.sdk_include_dir()
     for path in [*sources, *headers, sdk / "zerowasm.h", sdk / "zerowasm_abi.h"]:
@@ -65,6 +71,6 @@ def guest_path(name: str, *, quiet: bool = False) -> Path:
     if not out.is_file():
         if not quiet:
             print(f"zerowasm: building the {name} guest (first use; cached in {out.parent})...", file=sys.stderr)
-        toolchain.compile_c(sources, out, include_dirs=[sources[0].parent], defines=spec.defines,
+        toolchain.compile_c(sources, out, include_dirs=include_dirs, defines=spec.defines,
                             stack_size=spec.stack_size, extra_flags=spec.extra_flags, compiler=compiler)
     return out

@@ -22,10 +22,9 @@ Source = Union[str, bytes, bytearray, memoryview, os.PathLike]
 
 
 def wasmtime_library() -> str:
-    """Path of the wasmtime C API library inside the ``wasmtime`` wheel (same file wasmtime-py loads)."""
-    override = os.environ.get("ZEROWASM_WASMTIME_LIB")
-    if override:
-        return override
+    """Path of the wasmtime C API library inside the ``wasmtime`` wheel (the file wasmtime-py
+    loads). Runtimes fall back to it when neither an explicit library nor
+    ``ZEROWASM_WASMTIME_LIB`` names one; the C++ core makes that choice (README "Environment")."""
     try:
         version = metadata.version("wasmtime")
     except metadata.PackageNotFoundError:
@@ -40,6 +39,9 @@ def wasmtime_library() -> str:
         if found:
             return str(found[0])
     raise Error(f"no wasmtime C API library found under {root}")
+
+
+_default_wasmtime_library = wasmtime_library  # (a name Runtime's keyword argument does not shadow)
 
 
 def backends() -> list[str]:
@@ -72,16 +74,33 @@ class Export:
 class Runtime:
     """Loads modules for one backend.
 
-    backend: ``"auto"`` (first available of cuda, metal, cpu; ``ZEROWASM_BACKEND`` overrides),
-    or a name from :func:`backends`. memory: default memory mode of instances: ``"guard"``
-    (host pages, bounds checks elided), ``"bounded"`` (explicit bounds checks) or ``"managed"``
-    (GPU-managed memory, CUDA only). ``"mapped"`` is an alias of ``"guard"``.
+    backend: ``"auto"`` (``ZEROWASM_BACKEND`` if set, else the first available of cuda,
+    metal, cpu) or a name from :func:`backends`. memory: default memory mode of instances:
+    ``"guard"`` (host pages, bounds checks elided), ``"bounded"`` (explicit bounds checks)
+    or ``"managed"`` (GPU-managed memory, CUDA only). ``"mapped"`` is an alias of ``"guard"``.
+    wasmtime_library: a libwasmtime (C API v50) to load instead of ``ZEROWASM_WASMTIME_LIB``
+    or the wasmtime wheel's. Environment variables are read by the C++ core only: this class
+    passes what it was given.
     """
 
-    def __init__(self, backend: str | None = None, memory: str = "guard") -> None:
-        if backend is None or backend == "auto":
-            backend = os.environ.get("ZEROWASM_BACKEND", "auto")
-        self._rt = _zerowasm.Runtime(backend, memory, wasmtime_library())
+    def __init__(self, backend: str | None = None, memory: str = "guard", *,
+                 wasmtime_library: str | os.PathLike[str] | None = None) -> None:
+        try:
+            default_library, why_none = _default_wasmtime_library(), ""
+        except Error as e:  # the core may still find one ($ZEROWASM_WASMTIME_LIB, the search path)
+            default_library, why_none = "", str(e)
+        explicit = os.fspath(wasmtime_library) if wasmtime_library is not None else ""
+        try:
+            self._rt = _zerowasm.Runtime(backend or "auto", memory, explicit, default_library)
+        except Error as e:
+            if why_none:
+                raise Error(f"{e} ({why_none})") from e
+            raise
+
+    @property
+    def wasmtime_library(self) -> str:
+        """The libwasmtime this process loaded."""
+        return str(self._rt.wasmtime_library)
 
     @property
     def backend(self) -> str:
@@ -185,7 +204,7 @@ class Memory(_zerowasm.Memory):
 
 
 class Instance:
-    """A running guest. Use from one thread at a time."""
+    """A running guest. It may be called from any thread; calls serialize (README "Threading")."""
 
     def __init__(self, inst: Any, export_list: list[Export]) -> None:
         self._inst = inst

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ALLOWED_IMPORT_MODULES",
@@ -346,123 +347,45 @@ def _check_module(data: bytes, srcs: Sequence[Path]) -> None:
 
 # ----------------------------------------------------------------------------- reading modules
 
-_IMPORT_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
-_EXPORT_KINDS = _IMPORT_KINDS
+
+@functools.cache
+def _listing_engine() -> Any:
+    """A wasmtime engine that compiles fast: it only lists imports and exports."""
+    import wasmtime  # noqa: PLC0415  (a dependency; imported only when a module is read)
+
+    config = wasmtime.Config()
+    config.cranelift_opt_level = "none"
+    return wasmtime.Engine(config)
 
 
-class _Reader:
-    """Bounds-checked cursor over a Wasm binary; every overrun is a ValueError."""
+def _module(wasm: bytes) -> Any:
+    import wasmtime  # noqa: PLC0415
 
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data, self.pos = data, pos
-        self.end = len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise ValueError(f"unexpected end of data at offset {self.pos}")
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def uleb(self, max_bits: int = 32) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-            if shift >= max_bits + 7:
-                raise ValueError(f"LEB128 too long at offset {self.pos}")
-
-    def skip_sleb(self) -> None:
-        self.uleb(64)
-
-    def take(self, n: int) -> bytes:
-        if n > self.end - self.pos:
-            raise ValueError(f"length {n} at offset {self.pos} runs past the end")
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
-
-    def name(self) -> str:
-        raw = self.take(self.uleb())
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"name is not UTF-8 at offset {self.pos - len(raw)}") from exc
-
-    def limits(self) -> None:
-        flags = self.byte()
-        if flags & ~0x0F:
-            raise ValueError(f"unknown limits flags {flags:#x}")
-        bits = 64 if flags & 0x04 else 32  # memory64
-        self.uleb(bits)
-        if flags & 0x01:
-            self.uleb(bits)
-        if flags & 0x08:  # custom page size
-            self.uleb()
-
-    def reftype(self) -> None:
-        t = self.byte()
-        if t in (0x63, 0x64):  # (ref null? heaptype) from function references / GC
-            self.skip_sleb()
-
-
-def _sections(data: bytes) -> Iterable[tuple[int, _Reader]]:
-    if not data.startswith(WASM_MAGIC) or len(data) < 8:
+    if not wasm.startswith(WASM_MAGIC):
         raise ValueError("not a Wasm binary (missing \\0asm header)")
-    if data[4:8] != b"\x01\x00\x00\x00":
-        raise ValueError(f"unsupported Wasm binary version {data[4:8].hex()} (components are not modules)")
-    r = _Reader(data, 8)
-    while r.pos < r.end:
-        section_id = r.byte()
-        size = r.uleb()
-        start = r.pos
-        r.take(size)
-        yield section_id, _Reader(data, start, start + size)
+    try:
+        return wasmtime.Module(_listing_engine(), wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from exc
+
+
+def _kind(extern_type: Any) -> str:
+    import wasmtime  # noqa: PLC0415
+
+    kinds = {wasmtime.FuncType: "func", wasmtime.TableType: "table", wasmtime.MemoryType: "memory",
+             wasmtime.GlobalType: "global", wasmtime.TagType: "tag"}
+    return kinds.get(type(extern_type), "other")
 
 
 def module_imports(wasm: bytes) -> list[tuple[str, str, str]]:
-    """(module, name, kind) for each import, kind in func/table/memory/global/tag."""
-    result: list[tuple[str, str, str]] = []
-    for section_id, r in _sections(wasm):
-        if section_id != 2:
-            continue
-        for _ in range(r.uleb()):
-            module, name, kind = r.name(), r.name(), r.byte()
-            if kind == 0:
-                r.uleb()
-            elif kind == 1:
-                r.reftype()
-                r.limits()
-            elif kind == 2:
-                r.limits()
-            elif kind == 3:
-                r.reftype()  # value type; a ref type carries a heap type
-                r.byte()  # mutability
-            elif kind == 4:
-                r.byte()
-                r.uleb()
-            else:
-                raise ValueError(f"import {module}.{name} has unknown kind {kind:#x}")
-            result.append((module, name, _IMPORT_KINDS[kind]))
-        if r.pos != r.end:
-            raise ValueError("import section has trailing bytes")
-    return result
+    """(module, name, kind) for each import, kind in func/table/memory/global/tag, as wasmtime
+    reads them. A malformed or invalid module is a ValueError."""
+    return [(i.module, i.name or "", _kind(i.type)) for i in _module(wasm).imports]
 
 
 def module_exports(wasm: bytes) -> list[tuple[str, str]]:
-    """(name, kind) for each export, kind in func/table/memory/global/tag."""
-    result: list[tuple[str, str]] = []
-    for section_id, r in _sections(wasm):
-        if section_id != 7:
-            continue
-        for _ in range(r.uleb()):
-            name, kind = r.name(), r.byte()
-            r.uleb()
-            if kind not in _EXPORT_KINDS:
-                raise ValueError(f"export {name} has unknown kind {kind:#x}")
-            result.append((name, _EXPORT_KINDS[kind]))
-    return result
+    """(name, kind) for each export, kind in func/table/memory/global/tag, as wasmtime reads them."""
+    return [(e.name, _kind(e.type)) for e in _module(wasm).exports]
 
 
 # ----------------------------------------------------------------------------- CLI

