@@ -348,9 +348,10 @@ def _check_module(data: bytes, srcs: Sequence[Path]) -> None:
 # ----------------------------------------------------------------------------- reading modules
 
 
-@functools.cache
 def _listing_engine() -> Any:
-    """A wasmtime engine that compiles fast: it only lists imports and exports."""
+    """A wasmtime engine that compiles fast: it only lists imports and exports. Made per call,
+    not cached: a module-level engine would be freed at interpreter exit, after wasmtime's
+    own ctypes bindings are gone, and print a TypeError traceback."""
     import wasmtime  # noqa: PLC0415  (a dependency; imported only when a module is read)
 
     config = wasmtime.Config()
