@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _zerowasm
-from .errors import CompileError, Error, LinkError, Trap
+from .errors import CompileError, Error, Interrupted, LinkError, OutOfFuel, Timeout, Trap
 from .runtime import (
     PAGE_SIZE,
     Export,
@@ -28,10 +28,13 @@ __all__ = [
     "Export",
     "Import",
     "Instance",
+    "Interrupted",
     "LinkError",
     "Memory",
     "Module",
+    "OutOfFuel",
     "Runtime",
+    "Timeout",
     "Trap",
     "backend_details",
     "backends",
