@@ -288,6 +288,9 @@ std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args,
                      : std::chrono::steady_clock::time_point::max();
   stop_reason.store(kRun, std::memory_order_relaxed);
   api.wasmtime_context_set_epoch_deadline(context, 1);
+  // An interrupt() that came before this call stops it at its first check (one
+  // arriving after this line kicks the epoch past the deadline just set).
+  if (interrupt_requested.load(std::memory_order_relaxed)) api.wasmtime_context_set_epoch_deadline(context, 0);
   wasm_trap_t* trap = nullptr;
   wasmtime_error_t* err = nullptr;
   {
