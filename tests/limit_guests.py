@@ -49,7 +49,8 @@ OPS_WAT = """
     (local.set $d (i32.add (local.get $c) (i32.mul (i32.mul (local.get $m) (local.get $n)) (i32.const 4))))
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $i) (local.get $iters)))
-      (call $matmul (i32.const 0) (local.get $b) (local.get $c) (local.get $m) (local.get $n) (local.get $k) (i32.const 0))
+      (call $matmul (i32.const 0) (local.get $b) (local.get $c)
+                    (local.get $m) (local.get $n) (local.get $k) (i32.const 0))
       (call $add (local.get $c) (local.get $d) (local.get $d) (i32.mul (local.get $m) (local.get $n)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import zerowasm
 from limit_guests import SPIN_WAT, ops_wat
 
