@@ -1,6 +1,8 @@
 // Instance, Function and Memory: instantiation, export calls, op dispatch.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "runtime_impl.hpp"
@@ -61,6 +63,32 @@ Value from_raw(const wasmtime_val_raw_t& raw, ValueKind kind) {
   return {};
 }
 
+// Runs on the calling thread each time the store's epoch deadline is reached
+// (every ticker tick during a call with a deadline, or on interrupt()).
+wasmtime_error_t* on_epoch_deadline(wasmtime_context_t*, void* data, uint64_t* delta,
+                                    wasmtime_update_deadline_kind_t* update) {
+  auto* inst = static_cast<InstanceImpl*>(data);
+  if (inst->check_stop() != InstanceImpl::kRun) return inst->api.wasmtime_error_new("zerowasm: call stopped");
+  *delta = 1;
+  *update = kUpdateDeadlineContinue;
+  return nullptr;
+}
+
+// Keeps the runtime's epoch ticker running while a call with a deadline runs.
+struct TickerScope {
+  EpochTicker* ticker;
+  explicit TickerScope(EpochTicker* t) : ticker(t) {
+    if (ticker) ticker->call_started();
+  }
+  ~TickerScope() {
+    if (ticker) ticker->call_ended();
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // Clears the creator's hand-off slot however instantiation ends.
 struct InstantiatingScope {
   explicit InstantiatingScope(InstanceImpl* inst) { instantiating_instance() = inst; }
@@ -101,12 +129,20 @@ void InstanceImpl::instantiate() {
         throw LinkError("the module imports zw." + imp.name + " with a signature that differs from kernel ABI v1");
     }
   }
-  EngineKind kind = engine_kind(mode);
+  EngineKind kind = engine_kind(mode, options.fuel.has_value());
   EngineSlot& slot = module->runtime->engine(kind);
   const wasmtime_module_t* compiled = module->compiled_for(kind);
 
   store.reset(api.wasmtime_store_new(slot.engine.get(), this, nullptr));
   context = api.wasmtime_store_context(store.get());
+  engine = slot.engine.get();
+  // Every engine compiles epoch checks; this store's callback decides at each.
+  api.wasmtime_store_epoch_deadline_callback(store.get(), on_epoch_deadline, this, nullptr);
+  api.wasmtime_context_set_epoch_deadline(context, 1);
+  if (options.fuel) {
+    if (wasmtime_error_t* err = api.wasmtime_context_set_fuel(context, *options.fuel))
+      throw Error("setting fuel failed: " + take_error_message(err));
+  }
   if (options.max_memory) {
     int64_t limit = int64_t(std::min<uint64_t>(*options.max_memory, uint64_t(INT64_MAX)));
     api.wasmtime_store_limiter(store.get(), limit, -1, -1, -1, -1);
@@ -162,6 +198,17 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
     std::string msg = std::string("zw.") + op.name + ": the module defines no linear memory";
     return api.wasmtime_trap_new(msg.data(), msg.size());
   }
+  // Time inside ops counts against the deadline: stop at this op boundary,
+  // after the ops already queued (a GPU write is never abandoned mid-way).
+  if (check_stop() != kRun) {
+    try {
+      sync_if_pending();
+    } catch (const std::exception&) {
+      // The call is stopping anyway; call() reports the stop.
+    }
+    std::string msg = std::string("zw.") + op.name + ": call stopped before this op";
+    return api.wasmtime_trap_new(msg.data(), msg.size());
+  }
   auto start = std::chrono::steady_clock::now();
   try {
     OpContext ctx{*executor, memory->base(), memory->committed()};
@@ -182,6 +229,34 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
   }
 }
 
+InstanceImpl::StopReason InstanceImpl::check_stop() {
+  int why = stop_reason.load(std::memory_order_relaxed);
+  if (why != kRun) return StopReason(why);
+  if (interrupt_requested.load(std::memory_order_relaxed)) why = kInterrupt;
+  else if (std::chrono::steady_clock::now() >= deadline) why = kDeadline;
+  else return kRun;
+  stop_reason.store(why, std::memory_order_relaxed);
+  return StopReason(why);
+}
+
+void InstanceImpl::interrupt() {
+  // Only atomics: callable from a signal handler. The epoch kick makes the
+  // running guest reach its deadline (set one tick ahead) and ask check_stop().
+  interrupt_requested.store(true, std::memory_order_relaxed);
+  if (engine) api.wasmtime_engine_increment_epoch(engine);
+}
+
+void InstanceImpl::throw_stopped(const std::string& function, StopReason why, double timeout) const {
+  double elapsed = seconds_since(call_start);
+  char buf[160];
+  if (why == kDeadline) {
+    std::snprintf(buf, sizeof buf, ": timed out after %.3f s (timeout %.3f s)", elapsed, timeout);
+    throw Timeout(function + buf, elapsed, timeout);
+  }
+  std::snprintf(buf, sizeof buf, ": interrupted after %.3f s", elapsed);
+  throw Interrupted(function + buf, elapsed);
+}
+
 void InstanceImpl::sync() {
   ops_pending = false;
   if (!executor) return;
@@ -189,7 +264,7 @@ void InstanceImpl::sync() {
   executor->sync();
 }
 
-std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args) {
+std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args, const CallOptions& options) {
   const ExportFunc& f = functions[index];
   if (args.size() != f.type.params.size())
     throw Error(f.name + " takes " + std::to_string(f.type.params.size()) + " arguments, got " +
@@ -204,13 +279,32 @@ std::vector<Value> InstanceImpl::call(size_t index, std::span<const Value> args)
     buf = heap_buf.data();
   }
   for (size_t i = 0; i < args.size(); ++i) buf[i] = to_raw(args[i], f.type.params[i], f.name, i);
+  std::optional<double> timeout = options.timeout ? options.timeout : module->runtime->default_timeout;
+  if (timeout && !(*timeout > 0)) timeout.reset();  // <= 0 (or NaN): no deadline
   std::lock_guard<std::mutex> lock(store_mutex);
+  call_start = std::chrono::steady_clock::now();
+  deadline = timeout ? call_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                        std::chrono::duration<double>(std::min(*timeout, 1e9)))
+                     : std::chrono::steady_clock::time_point::max();
+  stop_reason.store(kRun, std::memory_order_relaxed);
+  api.wasmtime_context_set_epoch_deadline(context, 1);
+  // An interrupt() that came before this call stops it at its first check (one
+  // arriving after this line kicks the epoch past the deadline just set).
+  if (interrupt_requested.load(std::memory_order_relaxed)) api.wasmtime_context_set_epoch_deadline(context, 0);
   wasm_trap_t* trap = nullptr;
-  wasmtime_error_t* err = api.wasmtime_func_call_unchecked(context, &f.func, buf, slots, &trap);
+  wasmtime_error_t* err = nullptr;
+  {
+    TickerScope ticking(timeout ? &module->runtime->ticker : nullptr);
+    err = api.wasmtime_func_call_unchecked(context, &f.func, buf, slots, &trap);
+  }
   ErrorHandle err_owned(err);  // owned before the sync, which may throw
   TrapHandle trap_owned(trap);
   // Ops issued before a return or a trap finish before the caller looks at memory.
   sync_if_pending();
+  // An interrupt() is consumed by the call it stopped (or arrived too late for it).
+  auto why = StopReason(stop_reason.exchange(kRun, std::memory_order_relaxed));
+  interrupt_requested.store(false, std::memory_order_relaxed);
+  if (why != kRun && (err || trap)) throw_stopped(f.name, why, timeout.value_or(0.0));
   if (err) {
     int status = 0;
     if (api.wasmtime_error_exit_status(err, &status)) {
@@ -255,6 +349,27 @@ void Instance::sync() const {
   std::lock_guard<std::mutex> lock(impl_->store_mutex);
   impl_->sync();
 }
+void Instance::interrupt() const { impl_->interrupt(); }
+
+uint64_t Instance::fuel_remaining() const {
+  if (!impl_->options.fuel) throw Error("fuel_remaining: the instance was not created with fuel");
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
+  uint64_t fuel = 0;
+  if (wasmtime_error_t* err = impl_->api.wasmtime_context_get_fuel(impl_->context, &fuel))
+    throw Error("fuel_remaining: " + take_error_message(err));
+  return fuel;
+}
+
+void Instance::add_fuel(uint64_t fuel) const {
+  if (!impl_->options.fuel) throw Error("add_fuel: the instance was not created with fuel");
+  std::lock_guard<std::mutex> lock(impl_->store_mutex);
+  uint64_t now = 0;
+  if (wasmtime_error_t* err = impl_->api.wasmtime_context_get_fuel(impl_->context, &now))
+    throw Error("add_fuel: " + take_error_message(err));
+  uint64_t total = now > UINT64_MAX - fuel ? UINT64_MAX : now + fuel;
+  if (wasmtime_error_t* err = impl_->api.wasmtime_context_set_fuel(impl_->context, total))
+    throw Error("add_fuel: " + take_error_message(err));
+}
 const std::string& Instance::backend() const { return impl_->module->runtime->backend_name; }
 const std::vector<ExportInfo>& Instance::exports() const { return impl_->module->exports; }
 
@@ -285,7 +400,10 @@ void Instance::reset_stats() const {
 
 const FuncType& Function::type() const { return impl_->functions[index_].type; }
 const std::string& Function::name() const { return impl_->functions[index_].name; }
-std::vector<Value> Function::call(std::span<const Value> args) const { return impl_->call(index_, args); }
+std::vector<Value> Function::call(std::span<const Value> args, const CallOptions& options) const {
+  return impl_->call(index_, args, options);
+}
+Instance Function::instance() const { return Instance(impl_); }
 
 uint8_t* Memory::data() const {
   std::lock_guard<std::mutex> lock(impl_->store_mutex);

@@ -68,7 +68,8 @@ wasmtime_error_t* new_memory(void*, const wasm_memorytype_t* type, size_t minimu
         max_bytes = std::min(max_bytes, region->reserved_bytes());
         break;
     }
-    auto memory = std::make_unique<LinearMemory>(std::move(region), minimum, max_bytes);
+    auto memory = std::make_unique<LinearMemory>(std::move(region), minimum, max_bytes,
+                                                 inst->module->runtime->memory_budget);
     inst->executor = inst->backend.make_executor(*memory);
     out->env = memory.get();
     out->get_memory = memory_get;
@@ -135,7 +136,11 @@ EngineSlot make_engine_slot(const WasmtimeApi& api, EngineKind kind) {
   api.wasmtime_config_memory_init_cow_set(config, false);
   // GPU registrations and views depend on a base that never moves.
   api.wasmtime_config_memory_may_move_set(config, false);
-  if (kind == kBoundedEngine) {
+  // Deadlines and interrupt(): compiled code checks the epoch at loop headers
+  // and function entries (a load and compare); the store's callback decides.
+  api.wasmtime_config_epoch_interruption_set(config, true);
+  api.wasmtime_config_consume_fuel_set(config, is_metered(kind));
+  if (is_bounded(kind)) {
     api.wasmtime_config_memory_reservation_set(config, kBoundedReservation);
     api.wasmtime_config_memory_guard_size_set(config, 0);
     api.wasmtime_config_memory_reservation_for_growth_set(config, 0);
@@ -209,6 +214,48 @@ EngineSlot& RuntimeImpl::engine(EngineKind kind) {
   EngineSlot& slot = engines[kind];
   if (!slot.engine) slot = make_engine_slot(api, kind);
   return slot;
+}
+
+void RuntimeImpl::increment_epochs() {
+  std::lock_guard<std::mutex> lock(mutex);
+  for (EngineSlot& slot : engines)
+    if (slot.engine) api.wasmtime_engine_increment_epoch(slot.engine.get());
+}
+
+EpochTicker::~EpochTicker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EpochTicker::call_started() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (++active_calls_ == 1) {
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+    wake_.notify_all();
+  }
+}
+
+void EpochTicker::call_ended() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  --active_calls_;
+}
+
+void EpochTicker::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || active_calls_ > 0; });
+    if (stopping_) return;
+    // Sleeping on the condition variable lets the destructor end the wait early.
+    wake_.wait_for(lock, kTick, [&] { return stopping_; });
+    if (stopping_) return;
+    lock.unlock();
+    runtime_.increment_epochs();
+    lock.lock();
+  }
 }
 
 const wasmtime_module_t* ModuleImpl::compiled_for(EngineKind kind) {
@@ -299,6 +346,8 @@ Runtime::Runtime(const RuntimeOptions& options) {
   impl->backend = get_backend(detail::resolve_backend_name(options.backend));
   impl->backend_name = impl->backend->name();
   impl->default_mode = options.memory;
+  if (options.timeout && *options.timeout > 0) impl->default_timeout = options.timeout;
+  if (options.memory_limit) impl->memory_budget = std::make_shared<MemoryBudget>(*options.memory_limit);
   if (!impl->backend->supports(MemoryKind::managed) && options.memory == MemoryMode::managed)
     throw Error(std::string("backend '") + impl->backend_name + "' has no managed memory");
   impl->engine(detail::engine_kind(options.memory));  // fail early on a broken library

@@ -2,8 +2,12 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,12 +19,44 @@
 
 namespace zw::detail {
 
-// Engines differ only in how bounds are checked, so guard-mode and
-// bounded/managed instances need separately compiled code.
-enum EngineKind : int { kGuardEngine = 0, kBoundedEngine = 1, kEngineKinds = 2 };
-inline EngineKind engine_kind(MemoryMode mode) {
-  return mode == MemoryMode::guard ? kGuardEngine : kBoundedEngine;
+// Engines differ in how bounds are checked (guard-mode vs bounded/managed
+// instances) and in whether code is fuel-metered (which costs speed, so only
+// instances that ask for fuel pay): each needs separately compiled code.
+enum EngineKind : int {
+  kGuardEngine = 0,
+  kBoundedEngine = 1,
+  kGuardFuelEngine = 2,
+  kBoundedFuelEngine = 3,
+  kEngineKinds = 4
+};
+inline EngineKind engine_kind(MemoryMode mode, bool fuel = false) {
+  int kind = mode == MemoryMode::guard ? kGuardEngine : kBoundedEngine;
+  return EngineKind(fuel ? kind + 2 : kind);
 }
+inline bool is_bounded(EngineKind kind) { return kind == kBoundedEngine || kind == kBoundedFuelEngine; }
+inline bool is_metered(EngineKind kind) { return kind >= kGuardFuelEngine; }
+
+struct RuntimeImpl;
+
+// Advances every engine's epoch every kTick while at least one call runs, so
+// stores' epoch callbacks can check deadlines and interrupts; idle otherwise.
+class EpochTicker {
+ public:
+  static constexpr std::chrono::microseconds kTick{1000};
+  explicit EpochTicker(RuntimeImpl& runtime) : runtime_(runtime) {}
+  ~EpochTicker();
+  void call_started();
+  void call_ended();
+
+ private:
+  void loop();
+  RuntimeImpl& runtime_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  int active_calls_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;  // started with the first call
+};
 
 struct EngineSlot {
   EngineHandle engine;
@@ -33,11 +69,16 @@ struct RuntimeImpl {
   std::string backend_name;
   MemoryMode default_mode = MemoryMode::guard;
 
+  std::optional<double> default_timeout;
+  std::shared_ptr<MemoryBudget> memory_budget;  // null: unlimited
+
   std::mutex mutex;  // guards lazy engine creation
   std::array<EngineSlot, kEngineKinds> engines;
+  EpochTicker ticker{*this};  // declared after engines: stops before they go
 
   explicit RuntimeImpl(const WasmtimeApi& a) : api(a) {}
   EngineSlot& engine(EngineKind kind);
+  void increment_epochs();  // every engine created so far
 };
 
 struct ModuleImpl {
@@ -92,6 +133,18 @@ struct InstanceImpl {
   bool ops_pending = false;          // issued since the last sync
   uint64_t syncs = 0;
 
+  // Why a running call must stop; read by the epoch callback (every tick, on
+  // the calling thread) and by dispatch() at each op boundary.
+  enum StopReason : int { kRun = 0, kDeadline = 1, kInterrupt = 2 };
+  wasm_engine_t* engine = nullptr;          // to kick the epoch on interrupt()
+  std::atomic<bool> interrupt_requested{false};
+  std::atomic<int> stop_reason{kRun};
+  std::chrono::steady_clock::time_point call_start{};
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // kRun, or the reason once the deadline passed / an interrupt arrived.
+  StopReason check_stop();
+  void interrupt();
+
   InstanceImpl(std::shared_ptr<ModuleImpl> m, MemoryMode mode, const InstanceOptions& opts);
   ~InstanceImpl();
   InstanceImpl(const InstanceImpl&) = delete;
@@ -104,7 +157,8 @@ struct InstanceImpl {
   void sync_if_pending() {
     if (ops_pending) sync();
   }
-  std::vector<Value> call(size_t index, std::span<const Value> args);
+  std::vector<Value> call(size_t index, std::span<const Value> args, const CallOptions& options = {});
+  [[noreturn]] void throw_stopped(const std::string& function, StopReason why, double timeout) const;
 };
 
 // The memory creator hands the memory it makes to this instance: wasmtime

@@ -109,6 +109,7 @@ ZW_KERNEL_FN zw_u16 zw_f32_to_f16(float f) {
 ZW_KERNEL_FN float zw_expf(float x) {
   float xc = x < -87.0f ? -87.0f : x;  // sequential selects: nested ?: defeats GCC's if-conversion
   xc = xc > 89.0f ? 89.0f : xc;
+  xc = xc != xc ? 0.0f : xc;  // nan: float->int of nan is undefined; the result is fixed below
   float t = xc * 1.44269504088896341f;
   // Round to nearest by truncating a positive shift (t > -126): no select, so
   // loops vectorize; which way a near-tie goes does not matter for accuracy.

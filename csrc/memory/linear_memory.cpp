@@ -6,8 +6,17 @@
 
 namespace zw {
 
-LinearMemory::LinearMemory(std::unique_ptr<Region> region, size_t initial_bytes, size_t max_bytes)
-    : region_(std::move(region)), base_(region_->base()), max_bytes_(max_bytes) {
+bool MemoryBudget::try_take(uint64_t bytes) {
+  uint64_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit_ || used > limit_ - bytes) return false;
+  } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+LinearMemory::LinearMemory(std::unique_ptr<Region> region, size_t initial_bytes, size_t max_bytes,
+                           std::shared_ptr<MemoryBudget> budget)
+    : region_(std::move(region)), base_(region_->base()), max_bytes_(max_bytes), budget_(std::move(budget)) {
   if (max_bytes_ > region_->reserved_bytes())
     throw Error("linear memory maximum " + std::to_string(max_bytes_) +
                 " bytes exceeds its reservation of " + std::to_string(region_->reserved_bytes()));
@@ -17,6 +26,7 @@ LinearMemory::LinearMemory(std::unique_ptr<Region> region, size_t initial_bytes,
 LinearMemory::~LinearMemory() {
   // Listeners (device registrations) must let go before the pages do.
   for (MemoryListener* l : listeners_) l->on_release(base_, committed_);
+  if (budget_) budget_->give_back(committed_);
 }
 
 void LinearMemory::grow_to(size_t new_bytes) {
@@ -35,11 +45,21 @@ void LinearMemory::commit_to(size_t new_bytes) {
     throw Error("cannot grow linear memory to " + std::to_string(new_bytes) +
                 " bytes: its maximum is " + std::to_string(max_bytes_));
   size_t old = committed_;
-  region_->commit(old, new_bytes);
-  // Publish the new size only once every listener (device registration) took
-  // it: if one throws, wasmtime reports the grow as failed and the guest and
-  // the op validation keep agreeing on the old size.
-  for (MemoryListener* l : listeners_) l->on_commit(base_, old, new_bytes);
+  // Wasmtime turns a failed grow into -1 for the guest's memory.grow.
+  if (budget_ && !budget_->try_take(new_bytes - old))
+    throw Error("cannot grow linear memory to " + std::to_string(new_bytes) + " bytes: the runtime's memory_limit of " +
+                std::to_string(budget_->limit()) + " bytes is exhausted (" + std::to_string(budget_->used()) +
+                " bytes committed by its instances)");
+  try {
+    region_->commit(old, new_bytes);
+    // Publish the new size only once every listener (device registration) took
+    // it: if one throws, wasmtime reports the grow as failed and the guest and
+    // the op validation keep agreeing on the old size.
+    for (MemoryListener* l : listeners_) l->on_commit(base_, old, new_bytes);
+  } catch (...) {
+    if (budget_) budget_->give_back(new_bytes - old);
+    throw;
+  }
   committed_ = new_bytes;
 }
 

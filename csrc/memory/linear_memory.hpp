@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,10 +50,28 @@ class MemoryListener {
   virtual void on_release(uint8_t* base, size_t committed) = 0;
 };
 
+// Committed bytes shared by every memory of one runtime, capped at a limit
+// (RuntimeOptions::memory_limit). Lock-free: memories grow on many threads.
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(uint64_t limit) : limit_(limit) {}
+  // Takes `bytes` from the budget, or returns false (and takes nothing).
+  bool try_take(uint64_t bytes);
+  void give_back(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+  uint64_t limit() const { return limit_; }
+  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
 class LinearMemory {
  public:
   // max_bytes: the most the guest may grow to (<= region reservation).
-  LinearMemory(std::unique_ptr<Region> region, size_t initial_bytes, size_t max_bytes);
+  // budget (optional): every committed byte is taken from it; growth past it fails.
+  LinearMemory(std::unique_ptr<Region> region, size_t initial_bytes, size_t max_bytes,
+               std::shared_ptr<MemoryBudget> budget = nullptr);
   ~LinearMemory();
   LinearMemory(const LinearMemory&) = delete;
   LinearMemory& operator=(const LinearMemory&) = delete;
@@ -62,7 +81,7 @@ class LinearMemory {
   size_t max_bytes() const { return max_bytes_; }
   const Region& region() const { return *region_; }
 
-  // Commit up to new_bytes in place. Throws zw::Error past max_bytes.
+  // Commit up to new_bytes in place. Throws zw::Error past max_bytes or the budget.
   void grow_to(size_t new_bytes);
   // Why the last grow_to failed ("" after a success). wasmtime reports a
   // failed grow to the host only as "failed to grow memory", without the
@@ -77,6 +96,7 @@ class LinearMemory {
   uint8_t* base_;
   size_t committed_ = 0;
   size_t max_bytes_;
+  std::shared_ptr<MemoryBudget> budget_;
   std::vector<MemoryListener*> listeners_;
   std::string last_grow_failure_;
 

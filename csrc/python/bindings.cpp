@@ -1,6 +1,11 @@
 // Python bindings: a thin layer over the public C++ API (zerowasm.hpp).
 // Argument conversion and the buffer protocol live here; everything else is
 // in python/zerowasm/*.py or the C++ core.
+#include <atomic>
+#if !defined(_WIN32)
+#include <csignal>
+#endif
+
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -20,6 +25,15 @@ nb::object error_class(const char* name) {
 void translate_errors(const std::exception_ptr& p, void*) {
   try {
     std::rethrow_exception(p);
+  } catch (const zw::Timeout& e) {
+    nb::object exc = error_class("Timeout")(e.what(), e.elapsed(), e.timeout());
+    PyErr_SetObject(exc.type().ptr(), exc.ptr());
+  } catch (const zw::Interrupted& e) {
+    nb::object exc = error_class("Interrupted")(e.what(), e.elapsed());
+    PyErr_SetObject(exc.type().ptr(), exc.ptr());
+  } catch (const zw::OutOfFuel& e) {
+    nb::object exc = error_class("OutOfFuel")(e.what(), e.code());
+    PyErr_SetObject(exc.type().ptr(), exc.ptr());
   } catch (const zw::Trap& e) {
     nb::object exc = error_class("Trap")(e.what(), e.code());
     PyErr_SetObject(exc.type().ptr(), exc.ptr());
@@ -63,7 +77,77 @@ nb::object from_value(const zw::Value& v) {
   return nb::none();
 }
 
-nb::object call_function(const zw::Function& f, nb::args args) {
+// Ctrl-C during a call on Python's main thread: while the guest runs (GIL
+// released) our SIGINT handler interrupts the instance, then chains to
+// Python's own handler, which marks the signal for PyErr_CheckSignals. The call
+// returns zw::Interrupted at the guest's next epoch check or op boundary and
+// the caller gets KeyboardInterrupt, like from any long numpy call.
+unsigned long g_main_thread = 0;
+
+#if !defined(_WIN32)
+std::atomic<const zw::Instance*> g_sigint_target{nullptr};
+struct sigaction g_python_sigint {};
+
+void on_sigint(int sig) {
+  if (const zw::Instance* inst = g_sigint_target.load()) inst->interrupt();
+  if (g_python_sigint.sa_flags & SA_SIGINFO) {
+    if (g_python_sigint.sa_sigaction) g_python_sigint.sa_sigaction(sig, nullptr, nullptr);
+  } else if (g_python_sigint.sa_handler != SIG_DFL && g_python_sigint.sa_handler != SIG_IGN) {
+    g_python_sigint.sa_handler(sig);
+  }
+}
+
+class SigintInterrupts {
+ public:
+  // Call with the GIL held (it decides by the calling thread).
+  explicit SigintInterrupts(const zw::Instance& inst) {
+    if (PyThread_get_thread_ident() != g_main_thread || g_sigint_target.load()) return;
+    struct sigaction current {};
+    if (sigaction(SIGINT, nullptr, &current) != 0) return;
+    // Python did not install its handler (SIG_IGN / SIG_DFL): leave SIGINT alone.
+    if (!(current.sa_flags & SA_SIGINFO) && (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN)) return;
+    g_python_sigint = current;
+    g_sigint_target.store(&inst);
+    struct sigaction ours {};
+    ours.sa_handler = on_sigint;
+    sigemptyset(&ours.sa_mask);
+    ours.sa_flags = current.sa_flags & SA_ONSTACK;
+    installed_ = sigaction(SIGINT, &ours, nullptr) == 0;
+    if (!installed_) g_sigint_target.store(nullptr);
+  }
+  ~SigintInterrupts() {
+    if (!installed_) return;
+    sigaction(SIGINT, &g_python_sigint, nullptr);
+    g_sigint_target.store(nullptr);
+  }
+  SigintInterrupts(const SigintInterrupts&) = delete;
+  SigintInterrupts& operator=(const SigintInterrupts&) = delete;
+
+ private:
+  bool installed_ = false;
+};
+#else
+struct SigintInterrupts {
+  explicit SigintInterrupts(const zw::Instance&) {}
+};
+#endif
+
+std::vector<zw::Value> run_call(const zw::Function& f, const std::vector<zw::Value>& values,
+                                const zw::CallOptions& options) {
+  zw::Instance inst = f.instance();
+  try {
+    SigintInterrupts sigint(inst);
+    nb::gil_scoped_release release;  // a guest may run for long; other Python threads go on
+    return f.call(values, options);
+  } catch (const zw::Interrupted&) {
+    // Ctrl-C (Python's handler ran and queued KeyboardInterrupt) wins over
+    // an interrupt() from another thread.
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();
+    throw;
+  }
+}
+
+nb::object call_function(const zw::Function& f, nb::args args, std::optional<double> timeout) {
   const auto& params = f.type().params;
   if (args.size() != params.size())
     throw nb::type_error((f.name() + " takes " + std::to_string(params.size()) + " arguments, got " +
@@ -71,11 +155,9 @@ nb::object call_function(const zw::Function& f, nb::args args) {
   std::vector<zw::Value> values;
   values.reserve(params.size());
   for (size_t i = 0; i < params.size(); ++i) values.push_back(to_value(args[i], params[i]));
-  std::vector<zw::Value> results;
-  {
-    nb::gil_scoped_release release;  // a guest may run for long; other Python threads go on
-    results = f.call(values);
-  }
+  zw::CallOptions options;
+  options.timeout = timeout;
+  std::vector<zw::Value> results = run_call(f, values, options);
   if (results.empty()) return nb::none();
   if (results.size() == 1) return from_value(results[0]);
   nb::list out;
@@ -129,6 +211,7 @@ PyType_Slot memory_slots[] = {{Py_bf_getbuffer, reinterpret_cast<void*>(memory_g
 
 NB_MODULE(_zerowasm, m) {
   nb::register_exception_translator(translate_errors);
+  g_main_thread = nb::cast<unsigned long>(nb::module_::import_("threading").attr("main_thread")().attr("ident"));
 
   m.def("backends", [] {
     nb::list out;
@@ -144,16 +227,20 @@ NB_MODULE(_zerowasm, m) {
 
   nb::class_<zw::Runtime>(m, "Runtime")
       .def("__init__", [](zw::Runtime* self, const std::string& backend, const std::string& memory,
-                          const std::string& library, const std::string& default_library) {
+                          const std::string& library, const std::string& default_library,
+                          std::optional<double> timeout, std::optional<uint64_t> memory_limit) {
              zw::RuntimeOptions o;
              o.backend = backend;
              o.memory = zw::memory_mode_from_string(memory);
              o.wasmtime_library = library;
              o.default_wasmtime_library = default_library;
+             o.timeout = timeout;
+             o.memory_limit = memory_limit;
              new (self) zw::Runtime(o);
            },
            nb::arg("backend"), nb::arg("memory"), nb::arg("wasmtime_library"),
-           nb::arg("default_wasmtime_library") = "")
+           nb::arg("default_wasmtime_library") = "", nb::arg("timeout").none() = nb::none(),
+           nb::arg("memory_limit").none() = nb::none())
       .def("load_bytes", [](const zw::Runtime& rt, nb::bytes data) {
              return rt.load({static_cast<const uint8_t*>(data.data()), data.size()});
            })
@@ -176,17 +263,20 @@ NB_MODULE(_zerowasm, m) {
         return out;
       })
       .def("instantiate",
-           [](const zw::Module& mod, std::optional<uint64_t> max_memory, std::optional<std::string> memory, bool wasi) {
+           [](const zw::Module& mod, std::optional<uint64_t> max_memory, std::optional<std::string> memory, bool wasi,
+              std::optional<uint64_t> fuel) {
              zw::InstanceOptions o;
              o.max_memory = max_memory;
              if (memory) o.memory = zw::memory_mode_from_string(*memory);
              o.wasi = wasi;
+             o.fuel = fuel;
+             nb::gil_scoped_release release;  // _initialize may run for long
              return mod.instantiate(o);
            },
-           nb::arg("max_memory").none(), nb::arg("memory").none(), nb::arg("wasi"));
+           nb::arg("max_memory").none(), nb::arg("memory").none(), nb::arg("wasi"), nb::arg("fuel").none() = nb::none());
 
   nb::class_<zw::Function>(m, "Function")
-      .def("__call__", &call_function)
+      .def("__call__", &call_function, nb::arg("args"), nb::arg("timeout").none() = nb::none())
       .def_prop_ro("name", &zw::Function::name)
       .def_prop_ro("params", [](const zw::Function& f) { return kinds_list(f.type().params); })
       .def_prop_ro("results", [](const zw::Function& f) { return kinds_list(f.type().results); });
@@ -195,6 +285,12 @@ NB_MODULE(_zerowasm, m) {
       .def("function", &zw::Instance::function)
       .def("has_memory", &zw::Instance::has_memory)
       .def("sync", &zw::Instance::sync)
+      .def("interrupt", &zw::Instance::interrupt)  // no GIL needed, never blocks
+      .def_prop_ro("fuel_remaining", [](const zw::Instance& inst) {
+        nb::gil_scoped_release release;  // waits for a call running on another thread
+        return inst.fuel_remaining();
+      })
+      .def("add_fuel", &zw::Instance::add_fuel, nb::arg("fuel"), nb::call_guard<nb::gil_scoped_release>())
       .def("stats", &stats_dict)
       .def("reset_stats", &zw::Instance::reset_stats)
       .def("device_address", &zw::Instance::device_address)

@@ -36,6 +36,7 @@ typedef uint8_t wasm_valkind_t;  // WASM_I32 0, I64 1, F32 2, F64 3, V128 4, EXT
 typedef uint8_t wasm_externkind_t;
 typedef uint8_t wasmtime_extern_kind_t;  // FUNC 0, GLOBAL 1, TABLE 2, MEMORY 3, SHAREDMEMORY 4, TAG 5
 typedef uint8_t wasmtime_trap_code_t;
+typedef uint8_t wasmtime_update_deadline_kind_t;  // CONTINUE 0, YIELD 1 (async only)
 
 struct wasm_byte_vec_t {
   size_t size;
@@ -111,6 +112,13 @@ struct wasmtime_memory_creator_t {
   void (*finalizer)(void*);
 };
 
+// Called on the calling thread when a store's epoch deadline is reached.
+// Returning an error stops the guest with it; returning null sets the next
+// deadline `*epoch_deadline_delta` ticks ahead.
+typedef wasmtime_error_t* (*wasmtime_epoch_deadline_callback_t)(wasmtime_context_t* context, void* data,
+                                                              uint64_t* epoch_deadline_delta,
+                                                              wasmtime_update_deadline_kind_t* update_kind);
+
 typedef wasm_trap_t* (*wasmtime_func_unchecked_callback_t)(void* env, wasmtime_caller_t* caller,
                                                            wasmtime_val_raw_t* args_and_results,
                                                            size_t num_args_and_results);
@@ -125,6 +133,8 @@ static_assert(sizeof(wasmtime_val_raw_t) == 16, "wasmtime_val_raw_t layout (v50)
 
 namespace zw {
 
+constexpr wasmtime_trap_code_t kTrapInterrupt = 10, kTrapOutOfFuel = 11;
+constexpr wasmtime_update_deadline_kind_t kUpdateDeadlineContinue = 0;
 constexpr wasm_valkind_t kValI32 = 0, kValI64 = 1, kValF32 = 2, kValF64 = 3;
 constexpr wasm_externkind_t kExternFunc = 0, kExternGlobal = 1, kExternTable = 2,
                             kExternMemory = 3;
@@ -139,7 +149,10 @@ constexpr wasm_externkind_t kExternFunc = 0, kExternGlobal = 1, kExternTable = 2
   X(void, wasmtime_config_memory_reservation_for_growth_set, (wasm_config_t*, uint64_t))         \
   X(void, wasmtime_config_memory_may_move_set, (wasm_config_t*, bool))                           \
   X(void, wasmtime_config_signals_based_traps_set, (wasm_config_t*, bool))                       \
+  X(void, wasmtime_config_epoch_interruption_set, (wasm_config_t*, bool))                        \
+  X(void, wasmtime_config_consume_fuel_set, (wasm_config_t*, bool))                              \
   X(wasm_engine_t*, wasm_engine_new_with_config, (wasm_config_t*))                                \
+  X(void, wasmtime_engine_increment_epoch, (wasm_engine_t*))                                      \
   X(void, wasm_engine_delete, (wasm_engine_t*))                                                   \
   X(wasmtime_error_t*, wasmtime_wat2wasm, (const char*, size_t, wasm_byte_vec_t*))                \
   X(void, wasm_byte_vec_delete, (wasm_byte_vec_t*))                                               \
@@ -173,6 +186,11 @@ constexpr wasm_externkind_t kExternFunc = 0, kExternGlobal = 1, kExternTable = 2
   X(void, wasmtime_store_delete, (wasmtime_store_t*))                                             \
   X(void, wasmtime_store_limiter, (wasmtime_store_t*, int64_t, int64_t, int64_t, int64_t, int64_t)) \
   X(void*, wasmtime_context_get_data, (const wasmtime_context_t*))                                \
+  X(void, wasmtime_context_set_epoch_deadline, (wasmtime_context_t*, uint64_t))                   \
+  X(void, wasmtime_store_epoch_deadline_callback,                                                 \
+    (wasmtime_store_t*, wasmtime_epoch_deadline_callback_t, void*, void (*)(void*)))              \
+  X(wasmtime_error_t*, wasmtime_context_set_fuel, (wasmtime_context_t*, uint64_t))                \
+  X(wasmtime_error_t*, wasmtime_context_get_fuel, (const wasmtime_context_t*, uint64_t*))         \
   X(wasmtime_context_t*, wasmtime_caller_context, (wasmtime_caller_t*))                           \
   X(wasmtime_error_t*, wasmtime_context_set_wasi, (wasmtime_context_t*, wasi_config_t*))          \
   X(wasi_config_t*, wasi_config_new, ())                                                          \

@@ -59,6 +59,8 @@ inline std::string take_error_message(wasmtime_error_t* err) {
   wasmtime_trap_code_t code = 0;
   int code_value = wasmtime().wasmtime_trap_code(trap, &code) ? code : -1;
   std::string text = msg.str();
+  if (code_value == kTrapOutOfFuel)
+    throw OutOfFuel((context.empty() ? text : context + ": " + text) + " (add_fuel() and call again)", code_value);
   throw Trap(context.empty() ? text : context + ": " + text, code_value);
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import CompileError, Error, GuestError, LinkError, Trap
+from .errors import CompileError, Error, GuestError, Interrupted, LinkError, OutOfFuel, Timeout, Trap
 from .runtime import (
     PAGE_SIZE,
     Export,
@@ -26,10 +26,13 @@ __all__ = [
     "GuestError",
     "Import",
     "Instance",
+    "Interrupted",
     "LinkError",
     "Memory",
     "Module",
+    "OutOfFuel",
     "Runtime",
+    "Timeout",
     "Trap",
     "backend_details",
     "backends",

@@ -39,7 +39,7 @@ def _parse_arg(text: str) -> int | float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    rt = Runtime(args.backend, memory=args.memory)
+    rt = Runtime(args.backend, memory=args.memory, timeout=args.timeout, memory_limit=args.memory_limit)
     module = args.module
     if not Path(module).exists() and module in GUESTS:
         module = str(guest_path(module))  # a bundled guest, by name
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default=None)
     run.add_argument("--memory", default="guard", choices=["guard", "mapped", "bounded", "managed"])
     run.add_argument("--stats", action="store_true", help="print op statistics to stderr")
+    run.add_argument("--timeout", type=float, default=None, help="deadline of each call in seconds")
+    run.add_argument("--memory-limit", type=int, default=None, help="bytes of linear memory the module may commit")
     run.set_defaults(handler=cmd_run)
 
     for name, (_, _, text) in DELEGATED.items():

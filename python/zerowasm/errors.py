@@ -33,6 +33,35 @@ class Trap(Error):
         self.code = code
 
 
+class Timeout(Trap):
+    """A call ran past its deadline (``timeout=`` of the call or of the Runtime).
+
+    ``elapsed``: seconds the call ran; ``timeout``: its deadline in seconds. The guest was
+    stopped at its next loop header, function entry or ``zw.*`` op boundary after the
+    deadline, once queued ops finished. The instance stays usable.
+    """
+
+    def __init__(self, message: str, elapsed: float = 0.0, timeout: float = 0.0) -> None:
+        super().__init__(message, -1)
+        self.elapsed = elapsed
+        self.timeout = timeout
+
+
+class Interrupted(Trap):
+    """``Instance.interrupt()`` (from another thread) stopped the call; ``elapsed`` seconds.
+
+    The instance stays usable. Ctrl-C raises ``KeyboardInterrupt`` instead.
+    """
+
+    def __init__(self, message: str, elapsed: float = 0.0) -> None:
+        super().__init__(message, -1)
+        self.elapsed = elapsed
+
+
+class OutOfFuel(Trap):
+    """The instance used up its fuel (``instantiate(fuel=N)``); ``add_fuel(n)`` and call again."""
+
+
 class CompileError(Error):
     """The bytes are not a valid module, or the WAT text did not parse."""
 

@@ -81,17 +81,25 @@ class Runtime:
     wasmtime_library: a libwasmtime (C API v50) to load instead of ``ZEROWASM_WASMTIME_LIB``
     or the wasmtime wheel's. Environment variables are read by the C++ core only: this class
     passes what it was given.
+    timeout: default deadline in seconds of every call (``Instance.call(timeout=)`` overrides);
+    a call past it raises :class:`~zerowasm.Timeout`. memory_limit: bytes of linear memory all
+    instances of this runtime may commit together; a guest ``memory.grow`` past it returns -1,
+    an ``instantiate`` past it raises :class:`~zerowasm.Error` naming the limit.
     """
 
-    def __init__(self, backend: str | None = None, memory: str = "guard", *,
+    def __init__(self, backend: str | None = None, memory: str = "guard", timeout: float | None = None,
+                 memory_limit: int | None = None, *,
                  wasmtime_library: str | os.PathLike[str] | None = None) -> None:
+        if memory_limit is not None and memory_limit < 0:
+            raise Error(f"memory_limit must be >= 0 bytes, got {memory_limit}")
         try:
             default_library, why_none = _default_wasmtime_library(), ""
         except Error as e:  # the core may still find one ($ZEROWASM_WASMTIME_LIB, the search path)
             default_library, why_none = "", str(e)
         explicit = os.fspath(wasmtime_library) if wasmtime_library is not None else ""
         try:
-            self._rt = _zerowasm.Runtime(backend or "auto", memory, explicit, default_library)
+            self._rt = _zerowasm.Runtime(backend or "auto", memory, explicit, default_library, timeout,
+                                         memory_limit)
         except Error as e:
             if why_none:
                 raise Error(f"{e} ({why_none})") from e
@@ -140,13 +148,19 @@ class Module:
     def exports(self) -> list[Export]:
         return [Export(n, k, tuple(p), tuple(r)) for n, k, p, r in self._mod.exports]
 
-    def instantiate(self, max_memory: int | None = None, memory: str | None = None, wasi: bool = True) -> Instance:
+    def instantiate(
+        self, max_memory: int | None = None, memory: str | None = None, wasi: bool = True, fuel: int | None = None
+    ) -> Instance:
         """Instantiate (and run ``_initialize`` for reactors).
 
         max_memory: bytes the guest may grow to. memory: override the runtime's memory mode.
         wasi: satisfy ``wasi_snapshot_preview1`` imports (stdout/stderr inherited).
+        fuel: meter the instance: it may execute about this many Wasm instructions
+        (``_initialize`` included) before calls raise :class:`~zerowasm.OutOfFuel`.
         """
-        return Instance(self._mod.instantiate(max_memory, memory, wasi), self.exports)
+        if fuel is not None and fuel < 0:
+            raise Error(f"fuel must be >= 0, got {fuel}")
+        return Instance(self._mod.instantiate(max_memory, memory, wasi, fuel), self.exports)
 
 
 class Exports:
@@ -204,7 +218,8 @@ class Memory(_zerowasm.Memory):
 
 
 class Instance:
-    """A running guest. It may be called from any thread; calls serialize (README "Threading")."""
+    """A running guest. It may be called from any thread; calls serialize (README "Threading").
+    Calls release the GIL: different instances run in parallel on different threads."""
 
     def __init__(self, inst: Any, export_list: list[Export]) -> None:
         self._inst = inst
@@ -215,9 +230,31 @@ class Instance:
     def function(self, name: str) -> Any:
         return self._inst.function(name)
 
-    def call(self, name: str, *args: int | float) -> Any:
-        """Call an exported function; i32/i64/f32/f64 arguments and results."""
-        return self._inst.function(name)(*args)
+    def call(self, name: str, *args: int | float, timeout: float | None = None) -> Any:
+        """Call an exported function; i32/i64/f32/f64 arguments and results.
+
+        timeout: seconds (overrides the runtime's default; ``0`` means none); past it the call
+        raises :class:`~zerowasm.Timeout`. Ctrl-C on the main thread raises ``KeyboardInterrupt``.
+        """
+        return self._inst.function(name)(*args, timeout=timeout)
+
+    def interrupt(self) -> None:
+        """Stop the call running in another thread (it raises :class:`~zerowasm.Interrupted`).
+
+        With no call running, the next call stops at once. Safe from any thread.
+        """
+        self._inst.interrupt()
+
+    @property
+    def fuel_remaining(self) -> int:
+        """Fuel left (instances created with ``fuel=`` only)."""
+        return int(self._inst.fuel_remaining)
+
+    def add_fuel(self, fuel: int) -> None:
+        """Give a metered instance ``fuel`` more units."""
+        if fuel < 0:
+            raise Error(f"add_fuel takes a count >= 0, got {fuel}")
+        self._inst.add_fuel(fuel)
 
     @property
     def memory(self) -> Memory:

@@ -24,6 +24,37 @@ class Trap : public Error {
   int code_;
 };
 
+// A call ran past its deadline (CallOptions::timeout / RuntimeOptions::timeout).
+// The guest was stopped at a loop header, function entry or zw.* op boundary;
+// queued ops finished first. The instance stays usable.
+class Timeout : public Trap {
+ public:
+  Timeout(const std::string& message, double elapsed, double timeout)
+      : Trap(message, -1), elapsed_(elapsed), timeout_(timeout) {}
+  double elapsed() const { return elapsed_; }  // seconds the call ran
+  double timeout() const { return timeout_; }  // the deadline it had, seconds
+
+ private:
+  double elapsed_, timeout_;
+};
+
+// Instance::interrupt() (or SIGINT, in Python) stopped the call. The instance
+// stays usable.
+class Interrupted : public Trap {
+ public:
+  Interrupted(const std::string& message, double elapsed) : Trap(message, -1), elapsed_(elapsed) {}
+  double elapsed() const { return elapsed_; }
+
+ private:
+  double elapsed_;
+};
+
+// The instance ran out of fuel (InstanceOptions::fuel); add_fuel() and call again.
+class OutOfFuel : public Trap {
+ public:
+  using Trap::Trap;
+};
+
 // The bytes are not a valid module (or WAT did not parse).
 class CompileError : public Error {
  public:

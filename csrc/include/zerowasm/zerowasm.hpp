@@ -17,6 +17,23 @@
 // into that instance runs (a caller with a multi-step request, like the
 // Python models, holds its own lock across the whole request).
 // Every failure throws zw::Error or a subclass (error.hpp).
+//
+// Limits and threads:
+//  - Deadlines: RuntimeOptions::timeout (default for every call) or
+//    CallOptions::timeout. A call past its deadline throws zw::Timeout; the
+//    guest is stopped at its next loop header / function entry (epoch
+//    interruption, ~1 ms ticks) or zw.* op boundary, after queued ops finish.
+//  - Instance::interrupt() from any thread (async-signal-safe) stops the
+//    running call with zw::Interrupted (or the next call, if none is running).
+//  - InstanceOptions::fuel: wasm instructions the instance may execute;
+//    exhaustion throws zw::OutOfFuel; add_fuel() and call again.
+//  - RuntimeOptions::memory_limit caps the committed linear memory of all the
+//    runtime's instances together: memory.grow past it returns -1 to the
+//    guest, instantiation past it throws zw::LinkError naming the budget.
+//  - After Timeout, Interrupted or OutOfFuel the instance stays usable (the
+//    guest's own data is as the stop left it).
+//  - Different Instances run in parallel on different threads (zw.* CPU ops
+//    share one pool; a busy pool runs a contender's op inline).
 #pragma once
 
 #include <cstddef>
@@ -100,12 +117,19 @@ struct RuntimeOptions {
   // (The Python package puts the wasmtime wheel's library here.)
   std::string default_wasmtime_library;
   MemoryMode memory = MemoryMode::guard;  // default for instances
+  std::optional<double> timeout;      // seconds: default deadline of every call (none: unlimited)
+  std::optional<uint64_t> memory_limit;  // bytes of linear memory all instances may commit together
 };
 
 struct InstanceOptions {
   std::optional<uint64_t> max_memory;  // bytes the guest may grow to (default: module max / 4 GiB)
   std::optional<MemoryMode> memory;    // default: the runtime's
   bool wasi = true;                    // satisfy wasi_snapshot_preview1 imports (stdout/stderr inherited)
+  std::optional<uint64_t> fuel;        // metered instance: wasm instructions it may run (incl. _initialize)
+};
+
+struct CallOptions {
+  std::optional<double> timeout;  // seconds; overrides the runtime's default (<= 0: none)
 };
 
 struct OpStats {
@@ -159,7 +183,9 @@ class Function {
   const FuncType& type() const;
   const std::string& name() const;
   // Arguments are converted to the parameter types; a Trap leaves the instance usable.
-  std::vector<Value> call(std::span<const Value> args) const;
+  std::vector<Value> call(std::span<const Value> args, const CallOptions& options = {}) const;
+  // The instance this function belongs to (to interrupt() it).
+  Instance instance() const;
 
  private:
   friend class Instance;
@@ -174,9 +200,16 @@ class Instance {
   std::vector<Value> call(std::string_view name, std::span<const Value> args) const {
     return function(name).call(args);
   }
-  std::vector<Value> call(std::string_view name, std::initializer_list<Value> args) const {
-    return function(name).call(std::span<const Value>(args.begin(), args.size()));
+  std::vector<Value> call(std::string_view name, std::initializer_list<Value> args,
+                          const CallOptions& options = {}) const {
+    return function(name).call(std::span<const Value>(args.begin(), args.size()), options);
   }
+  // Stop the call running on another thread (zw::Interrupted), or the next
+  // call if none runs. Thread-safe and async-signal-safe.
+  void interrupt() const;
+  // Metered instances (InstanceOptions::fuel) only; others throw zw::Error.
+  uint64_t fuel_remaining() const;
+  void add_fuel(uint64_t fuel) const;
   Memory memory() const;
   bool has_memory() const;
   // Wait for every queued op (export returns and memory reads already do).
@@ -190,6 +223,7 @@ class Instance {
 
  private:
   friend class Module;
+  friend class Function;
   explicit Instance(std::shared_ptr<detail::InstanceImpl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<detail::InstanceImpl> impl_;
 };
