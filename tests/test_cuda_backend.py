@@ -1,8 +1,9 @@
-"""The CUDA backend: every op of ABI v1 in both memory modes, zero-copy, growth, lifetime.
+"""The CUDA backend beyond the op suite: zero-copy, growth, lifetime, hints, and shapes
+that take the CUDA kernels' other paths, in both memory modes.
 
 Skips (with the registry's reason) unless the ``cuda`` backend is usable. Without a GPU
-it can still run against the CPU-emulated driver: build with ``-DZEROWASM_CUDA_EMU_TESTS=ON``
-and set ``ZEROWASM_LIBCUDA=<build>/libzw_fake_cuda.so`` (slow: kernels run on CPU threads).
+it runs on the CPU-emulated driver in the ``cuda-emulated`` child run of
+tests/test_op_suites.py (tests/backends.py), together with the op suite (test_ops.py).
 """
 
 from __future__ import annotations
@@ -11,20 +12,6 @@ import numpy as np
 import pytest
 import zerowasm
 from ops_harness import Arena, harness_wat, ref_attention, ref_softmax, rel_err
-
-# The op checks of test_ops.py, collected again here against the cuda fixtures below.
-from test_ops import (  # noqa: F401
-    test_attention,
-    test_elementwise,
-    test_gather,
-    test_hints_and_sync_are_harmless,
-    test_matmul,
-    test_matmul_transformer_shapes_f32,
-    test_norms,
-    test_rope,
-    test_softmax,
-    test_stats_count_ops_and_copies,
-)
 
 
 def cuda_unavailable_reason() -> str | None:

@@ -1,16 +1,18 @@
-"""Every zw.* op of ABI v1, driven from a guest on random shapes, against numpy float64.
+"""Every zw.* op of ABI v1, driven from a guest on random shapes, against numpy float64:
+the one reference for op results.
 
 Outputs are poisoned with NaN first, so an element a kernel forgets to write fails.
-Runs on every available backend (``ZEROWASM_TEST_BACKENDS`` narrows the list).
+Runs on every backend and memory mode present (the `op_target` fixture, tests/backends.py;
+ids name the backend), and in child processes on the CPU's generic kernels and the
+emulated CUDA driver (tests/test_op_suites.py).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import zerowasm
+from backends import OpTarget
 from gguf import GGMLQuantizationType, quants
 from ops_harness import (
     Arena,
@@ -30,21 +32,10 @@ LOWP_TOL = 1e-2
 GGML_TYPE = {1: GGMLQuantizationType.F16, 2: GGMLQuantizationType.Q8_0, 3: GGMLQuantizationType.Q4_1}
 
 
-def _backend_params() -> list[tuple[str, str]]:
-    wanted = os.environ.get("ZEROWASM_TEST_BACKENDS")
-    names = wanted.split(",") if wanted else zerowasm.backends()
-    params = []
-    for name in names:
-        params.append((name, "guard"))
-        if name == "cuda":
-            params.append((name, "managed"))
-    return params
-
-
-@pytest.fixture(scope="module", params=_backend_params(), ids=lambda p: f"{p[0]}-{p[1]}")
-def inst(request: pytest.FixtureRequest) -> zerowasm.Instance:
-    backend, memory = request.param
-    rt = zerowasm.Runtime(backend, memory=memory)
+@pytest.fixture(scope="module")
+def inst(op_target: OpTarget) -> zerowasm.Instance:
+    rt = zerowasm.Runtime(op_target.backend, memory=op_target.memory)
+    assert rt.backend == op_target.backend
     return rt.load(harness_wat()).instantiate(max_memory=256 * 2**20)
 
 
