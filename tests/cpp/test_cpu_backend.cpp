@@ -61,7 +61,8 @@ void test_concurrent_instances(Backend& backend) {
     auto ex = backend.make_executor(mem);
     Arena ar(mem);
     Offset oa = ar.put(a), ob = ar.put(b), oc = ar.alloc(m * n * 4);
-    ex->run(MatmulArgs{oa, ob, oc, m, n, k, DType::f32, false});
+    const MatmulArgs matmul{{oa, a.size() * 4}, {ob, b.size() * 4}, {oc, m * n * 4}, m, n, k, DType::f32, k * 4, false};
+    ex->run(matmul);
     ex->sync();
     alone = ar.get<float>(oc, m * n);
   }
@@ -73,9 +74,11 @@ void test_concurrent_instances(Backend& backend) {
       auto ex = backend.make_executor(mem);
       Arena ar(mem);
       Offset oa = ar.put(a), ob = ar.put(b), oc = ar.alloc(m * n * 4);
+      const MatmulArgs matmul{{oa, a.size() * 4}, {ob, b.size() * 4}, {oc, m * n * 4}, m, n, k, DType::f32, k * 4,
+                              false};
       for (int rep = 0; rep < 30; ++rep) {
         std::memset(ar.at<float>(oc), 0xff, m * n * 4);  // NaN: unwritten elements show
-        ex->run(MatmulArgs{oa, ob, oc, m, n, k, DType::f32, false});
+        ex->run(matmul);
         ex->sync();
         if (std::memcmp(ar.at<float>(oc), alone.data(), m * n * 4) != 0) ++failures[t];
       }

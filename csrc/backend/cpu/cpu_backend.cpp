@@ -65,8 +65,8 @@ class CpuExecutor final : public Executor {
 
  private:
   // base() is re-read per op: it never moves, but reading it is as cheap as caching it.
-  uint8_t* bytes(Offset off) const { return memory_.base() + off; }
-  float* f32(Offset off) const { return reinterpret_cast<float*>(bytes(off)); }
+  uint8_t* bytes(const Operand& o) const { return memory_.base() + o.offset; }
+  float* f32(const Operand& o) const { return reinterpret_cast<float*>(bytes(o)); }
 
   LinearMemory& memory_;
 };

@@ -113,7 +113,7 @@ void test_gather_rewritten_ids(Arena& a) {
   Offset io = a.alloc(sizeof bad);
   std::memcpy(a.memory->base() + io, bad, sizeof bad);
   Offset out = a.put(std::vector<float>(3 * dim, 7.0f));
-  a.exec->run(GatherArgs{to, rows, io, out, 3, dim, DType::f32});
+  a.exec->run(GatherArgs{{to, table.size() * 4}, rows, {io, sizeof bad}, {out, 3 * dim * 4}, 3, dim, DType::f32, dim * 4});
   a.exec->sync();
   std::vector<float> got = a.get(out, 3 * dim);
   EXPECT(std::all_of(got.begin(), got.end(), [](float v) { return v == 0.0f; }), "rewritten gather ids read data");
@@ -148,18 +148,18 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
   a.cursor = 40 * mib;
   std::vector<float> x = random_vec(1000), y = random_vec(1000);
   Offset xo = a.put(x), yo = a.put(y);
-  a.exec->run(ElementwiseArgs{Elementwise::add, xo, yo, xo, 1000, 0.0f});
+  a.exec->run(ElementwiseArgs{Elementwise::add, {xo, 4000}, {yo, 4000}, {xo, 4000}, 1000, 0.0f});
   a.exec->sync();
   expect_sum("add in grown memory", a.get(xo, 1000), x, y);
 
   // Hints are no-ops on registered host memory.
   const int64_t prefetches = fake_get("prefetch_device");
-  a.exec->run(HintArgs{Hint::prefetch_device, 0, 4096});
+  a.exec->run(HintArgs{Hint::prefetch_device, {0, 4096}});
   EXPECT(fake_get("prefetch_device") == prefetches, "host-mode prefetch reached the driver");
 
   // An asynchronous failure surfaces at sync with the CUDA error and the op.
   fake_set("fail_next_sync", 700);
-  a.exec->run(ElementwiseArgs{Elementwise::scale, xo, 0, xo, 10, 2.0f});
+  a.exec->run(ElementwiseArgs{Elementwise::scale, {xo, 40}, {xo, 40}, {xo, 40}, 10, 2.0f});
   try {
     a.exec->sync();
     EXPECT(false, "sync did not throw");
@@ -171,7 +171,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
   // A launch failure throws from run() naming the op and the kernel.
   fake_set("fail_next_launch", 701);
   try {
-    a.exec->run(SoftmaxArgs{xo, xo, 1, 10, 1.0f, false});
+    a.exec->run(SoftmaxArgs{{xo, 40}, {xo, 40}, 1, 10, 1.0f, false});
     EXPECT(false, "run did not throw");
   } catch (const Error& e) {
     EXPECT(contains(e.what(), "zw.softmax") && contains(e.what(), "zw_softmax") &&
@@ -233,7 +233,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
     EXPECT(mem->committed() == 1 * mib, "size after a failed grow: %zu", mem->committed());
     float* f = reinterpret_cast<float*>(mem->base());
     for (int i = 0; i < 8; ++i) f[i] = float(i);
-    exec->run(ElementwiseArgs{Elementwise::add, 0, 0, 64, 8, 0.0f});
+    exec->run(ElementwiseArgs{Elementwise::add, {0, 32}, {0, 32}, {64, 32}, 8, 0.0f});
     exec->sync();
     EXPECT(f[16 + 7] == 14.0f, "op after a failed grow: %g", double(f[16 + 7]));
     mem->grow_to(4 * mib);  // registration works again
@@ -241,7 +241,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
     uint32_t hi = 3 * mib;
     float* g = reinterpret_cast<float*>(mem->base() + hi);
     for (int i = 0; i < 8; ++i) g[i] = float(2 * i);
-    exec->run(ElementwiseArgs{Elementwise::add, hi, hi, hi + 64, 8, 0.0f});
+    exec->run(ElementwiseArgs{Elementwise::add, {hi, 32}, {hi, 32}, {hi + 64, 32}, 8, 0.0f});
     exec->sync();
     EXPECT(g[16 + 7] == 28.0f, "op on the retried growth: %g", double(g[16 + 7]));
   }
@@ -271,10 +271,10 @@ void test_managed_mode(const std::shared_ptr<Backend>& backend) {
   EXPECT(a.exec->device_address(77) == reinterpret_cast<uintptr_t>(a.memory->base()) + 77, "device address");
   test_gather_rewritten_ids(a);
 
-  a.exec->run(HintArgs{Hint::prefetch_device, 100, 5000});
-  a.exec->run(HintArgs{Hint::prefetch_host, 65536 * 3 + 1, 1});
-  a.exec->run(HintArgs{Hint::read_mostly, 0, 32 * mib});
-  a.exec->run(HintArgs{Hint::prefetch_device, 0, 0});  // len 0: nothing
+  a.exec->run(HintArgs{Hint::prefetch_device, {100, 5000}});
+  a.exec->run(HintArgs{Hint::prefetch_host, {65536 * 3 + 1, 1}});
+  a.exec->run(HintArgs{Hint::read_mostly, {0, 32 * mib}});
+  a.exec->run(HintArgs{Hint::prefetch_device, {0, 0}});  // len 0: nothing
   EXPECT(fake_get("prefetch_device") == 1 && fake_get("prefetch_host") == 1 && fake_get("advise") == 1,
          "hints: device %lld host %lld advise %lld", (long long)fake_get("prefetch_device"),
          (long long)fake_get("prefetch_host"), (long long)fake_get("advise"));
