@@ -115,6 +115,10 @@ def build_guest() -> Iterator[GuestBuilder]:
     yield GuestBuilder(GUEST_CACHE_DIR)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "heavy: large op-suite shapes, left out of emulated backends' runs")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "op_target" in metafunc.fixturenames:
         from backends import op_targets  # imports zerowasm: only where a test asks for it

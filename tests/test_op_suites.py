@@ -41,7 +41,7 @@ def test_op_suite(run: ChildRun, request: pytest.FixtureRequest) -> None:
             assert lib is not None, f"the native test build has no {target} library"
             value = value.replace(f"{{native:{target}}}", str(lib))
         env[key] = value
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *run.tests]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *run.pytest_args, *run.tests]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     out = done.stdout + done.stderr
     print(out)
