@@ -164,6 +164,7 @@ def test_managed_prefetch_roundtrip(mode: str) -> None:
 # large-tile GEMM, rows longer than a block, unaligned (non-float4) tensors.
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_attention_longer_than_one_chunk(inst: zerowasm.Instance, arena: Arena) -> None:
     rng = np.random.default_rng(2)
     sq, skv, h, kvh, d = 3, 2500, 4, 2, 64
@@ -176,6 +177,7 @@ def test_attention_longer_than_one_chunk(inst: zerowasm.Instance, arena: Arena) 
         assert rel_err(arena.get(po, q.shape), ref_attention(q, k, v, 0.125, bool(causal))) <= 1e-5
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_large_tiled_matmul(inst: zerowasm.Instance, arena: Arena) -> None:
     rng = np.random.default_rng(3)
     m, n, k = 1536, 1536, 64  # >= one 128x128 tile per SM on big GPUs
@@ -186,6 +188,7 @@ def test_large_tiled_matmul(inst: zerowasm.Instance, arena: Arena) -> None:
     assert rel_err(arena.get(pc, (m, n)), a.astype(np.float64) @ b.astype(np.float64).T) <= 1e-5
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_vocab_sized_causal_softmax(inst: zerowasm.Instance, arena: Arena) -> None:
     x = np.random.default_rng(4).standard_normal((3, 49152)).astype(np.float32) * 4
     px = arena.put(x)
