@@ -23,10 +23,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from native_build import NativeBuild, NativeBuildError, build
+
+if TYPE_CHECKING:
+    from backends import OpTarget
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO / "guest" / "examples"
@@ -128,7 +131,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def op_target(request: pytest.FixtureRequest) -> Any:
+def op_target(request: pytest.FixtureRequest) -> OpTarget:
     """Each backend and memory mode the op suite runs on in this process (tests/backends.py)."""
     target = request.param
     if target.why_unavailable is not None:
