@@ -12,6 +12,11 @@
 
 #include <cstdint>
 
+// The ABI numbers (dtype codes, flag bits, block layouts) are defined only
+// there. Included by relative path so every compiler that sees this file
+// (the library, tests, tools) finds it without an extra include directory.
+#include "../../guest/include/zerowasm_abi.h"
+
 namespace zw {
 
 using Offset = uint64_t;  // guest offset widened, so offset + bytes never wraps
@@ -28,20 +33,41 @@ struct Operand {
   constexpr Offset end() const { return offset + bytes; }
 };
 
-enum class DType : uint8_t { f32 = 0, f16 = 1, q8_0 = 2, q4_1 = 3 };
-constexpr int kDTypeCount = 4;
+enum class DType : uint8_t {
+  f32 = ZW_DTYPE_F32,
+  f16 = ZW_DTYPE_F16,
+  q8_0 = ZW_DTYPE_Q8_0,
+  q4_1 = ZW_DTYPE_Q4_1,
+};
+constexpr int kDTypeCount = ZW_DTYPE_COUNT;  // codes are 0 .. kDTypeCount-1
+constexpr uint64_t kQBlock = ZW_QBLOCK;       // values per quantized block
 
-// Bytes of one row of `cols` elements of `t` (cols % 32 == 0 for block types).
+// Bytes of one row of `cols` elements of `t` (cols % kQBlock == 0 for block types).
 constexpr uint64_t row_bytes(DType t, uint64_t cols) {
   switch (t) {
     case DType::f32: return cols * 4;
     case DType::f16: return cols * 2;
-    case DType::q8_0: return cols / 32 * 34;
-    case DType::q4_1: return cols / 32 * 20;
+    case DType::q8_0: return cols / kQBlock * ZW_Q8_0_BYTES;
+    case DType::q4_1: return cols / kQBlock * ZW_Q4_1_BYTES;
   }
   return 0;
 }
 constexpr bool is_block_quantized(DType t) { return t == DType::q8_0 || t == DType::q4_1; }
+
+// Flag words and codes of the ops, as the guest passes them.
+namespace abi {
+constexpr int kVersion = ZW_ABI_VERSION;
+constexpr uint32_t kMatmulAccumulate = ZW_ACCUMULATE;
+constexpr uint32_t kMatmulDTypeMask = ZW_B_DTYPE_MASK;
+constexpr int kMatmulDTypeShift = ZW_B_DTYPE_SHIFT;
+constexpr uint32_t kCausal = ZW_CAUSAL;             // softmax, attention
+constexpr uint32_t kRopeAdjacent = ZW_ROPE_ADJACENT;
+constexpr int32_t kPrefetchHost = ZW_HOST;           // zw.prefetch `where`
+constexpr int32_t kPrefetchDevice = ZW_DEVICE;
+constexpr int32_t kAdviseReadMostly = ZW_ADVISE_READ_MOSTLY;  // zw.advise `advice`
+static_assert(kMatmulDTypeMask >> kMatmulDTypeShift >= uint32_t(kDTypeCount - 1),
+              "every dtype code must fit matmul's dtype field");
+}  // namespace abi
 
 // C[m,n] (+)= A[m,k] . B^T with B stored [n,k] in b_type.
 // a: m*k f32, b: n rows of b_row_bytes (= row_bytes(b_type, k)), c: m*n f32.

@@ -1,8 +1,12 @@
 #include "ops/op_table.hpp"
 
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ops/validate.hpp"
+#include "zerowasm/zerowasm.hpp"
 
 namespace zw {
 namespace {
@@ -16,8 +20,7 @@ struct Raw {
   float f32(int i) const { return v[i].f32; }
 };
 
-constexpr uint32_t kMatmulAccumulate = 1u, kMatmulDTypeMask = 0xff00u;
-constexpr uint32_t kCausal = 1u, kRopeAdjacent = 1u;
+using namespace abi;  // flag bits and codes: ops/op_args.hpp, from zerowasm_abi.h
 
 uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   Raw r{args};
@@ -28,10 +31,11 @@ uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.m = ck.dim("m", r.i32(3));
   a.n = ck.dim("n", r.i32(4));
   a.k = ck.dim("k", r.i32(5));
-  a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> 8);
+  a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> kMatmulDTypeShift);
   a.accumulate = flags & kMatmulAccumulate;
-  if (is_block_quantized(a.b_type) && a.k % 32 != 0)
-    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of 32 for a quantized B");
+  if (is_block_quantized(a.b_type) && a.k % kQBlock != 0)
+    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of " + std::to_string(kQBlock) +
+            " for a quantized B");
   a.b_row_bytes = row_bytes(a.b_type, uint64_t(a.k));
   a.a = ck.span("a", r.ptr(0), ck.product("m*k", {uint64_t(a.m), uint64_t(a.k)}), 4, 4);
   a.b = ck.span("b", r.ptr(1), uint64_t(a.n), a.b_row_bytes, a.b_type == DType::f32 ? 4 : 2);
@@ -161,8 +165,9 @@ uint64_t issue_gather(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.n = ck.dim("n", r.i32(4));
   a.dim = ck.dim("dim", r.i32(5));
   a.type = ck.dtype("dtype", r.u32(6));
-  if (is_block_quantized(a.type) && a.dim % 32 != 0)
-    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of 32 for a quantized table");
+  if (is_block_quantized(a.type) && a.dim % kQBlock != 0)
+    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of " + std::to_string(kQBlock) +
+            " for a quantized table");
   a.table_row_bytes = row_bytes(a.type, uint64_t(a.dim));
   a.table = ck.span("table", r.ptr(0), uint64_t(a.rows), a.table_row_bytes, a.type == DType::f32 ? 4 : 2);
   a.ids = ck.span("ids", r.ptr(2), uint64_t(a.n), 4, 4);
@@ -188,10 +193,14 @@ uint64_t issue_hint(OpContext& ctx, const wasmtime_val_raw_t* args) {
   int32_t len = ck.dim("len", r.i32(1), 0);
   int32_t code = r.i32(2);
   if (Prefetch) {
-    if (code != 0 && code != 1) ck.fail("where = " + std::to_string(code) + " must be 0 (host) or 1 (device)");
-    h.hint = code ? Hint::prefetch_device : Hint::prefetch_host;
+    if (code != kPrefetchHost && code != kPrefetchDevice)
+      ck.fail("where = " + std::to_string(code) + " must be " + std::to_string(kPrefetchHost) + " (host) or " +
+              std::to_string(kPrefetchDevice) + " (device)");
+    h.hint = code == kPrefetchDevice ? Hint::prefetch_device : Hint::prefetch_host;
   } else {
-    if (code != 1) ck.fail("advice = " + std::to_string(code) + " is unknown (1 = read-mostly)");
+    if (code != kAdviseReadMostly)
+      ck.fail("advice = " + std::to_string(code) + " is unknown (" + std::to_string(kAdviseReadMostly) +
+              " = read-mostly)");
     h.hint = Hint::read_mostly;
   }
   h.range = ck.span("ptr", r.ptr(0), uint64_t(len), 1, 1);
@@ -217,7 +226,7 @@ constexpr OpDef kOps[] = {
     {"rope", "iiiiiifi", issue_rope},
     {"attention", "iiiiiiiiifi", issue_attention},
     {"gather", "iiiiiii", issue_gather},
-    {"sync", "", issue_sync},
+    {"sync", "", issue_sync, /*sync_point=*/true},
     {"prefetch", "iii", issue_hint<true>},
     {"advise", "iii", issue_hint<false>},
 };
@@ -225,5 +234,29 @@ constexpr OpDef kOps[] = {
 }  // namespace
 
 std::span<const OpDef> op_table() { return kOps; }
+
+std::vector<std::pair<std::string, int64_t>> abi_constants() {
+  // Read from the entities validation and the backends use (DType, row_bytes,
+  // the abi:: flags), not from the macros, so a value written down twice shows.
+  return {
+      {"ZW_ABI_VERSION", abi::kVersion},
+      {"ZW_DTYPE_F32", int64_t(DType::f32)},
+      {"ZW_DTYPE_F16", int64_t(DType::f16)},
+      {"ZW_DTYPE_Q8_0", int64_t(DType::q8_0)},
+      {"ZW_DTYPE_Q4_1", int64_t(DType::q4_1)},
+      {"ZW_DTYPE_COUNT", kDTypeCount},
+      {"ZW_QBLOCK", int64_t(kQBlock)},
+      {"ZW_Q8_0_BYTES", int64_t(row_bytes(DType::q8_0, kQBlock))},
+      {"ZW_Q4_1_BYTES", int64_t(row_bytes(DType::q4_1, kQBlock))},
+      {"ZW_ACCUMULATE", abi::kMatmulAccumulate},
+      {"ZW_B_DTYPE_SHIFT", abi::kMatmulDTypeShift},
+      {"ZW_B_DTYPE_MASK", abi::kMatmulDTypeMask},
+      {"ZW_CAUSAL", abi::kCausal},
+      {"ZW_ROPE_ADJACENT", abi::kRopeAdjacent},
+      {"ZW_HOST", abi::kPrefetchHost},
+      {"ZW_DEVICE", abi::kPrefetchDevice},
+      {"ZW_ADVISE_READ_MOSTLY", abi::kAdviseReadMostly},
+  };
+}
 
 }  // namespace zw

@@ -62,7 +62,7 @@ set(_zw_out ${CMAKE_BINARY_DIR}/zerowasm_cuda)
 file(MAKE_DIRECTORY ${_zw_out})
 file(GLOB _zw_kernel_sources CONFIGURE_DEPENDS ${_zw_cuda_dir}/kernels/*.cu ${_zw_cuda_dir}/kernels/*.cuh
      ${_zw_cuda_dir}/kernels/*.h)
-list(APPEND _zw_kernel_sources ${_zw_csrc}/kernels/kernel_math.h)
+list(APPEND _zw_kernel_sources ${_zw_csrc}/kernels/kernel_math.h ${_zw_csrc}/../guest/include/zerowasm_abi.h)
 
 add_custom_command(
   OUTPUT ${_zw_out}/zw_kernels.fatbin
@@ -84,8 +84,10 @@ set(ZEROWASM_CUDA_HOST_SOURCES
   ${_zw_cuda_dir}/cuda_device.cpp
   ${_zw_cuda_dir}/cuda_managed_region.cpp
   ${_zw_cuda_dir}/cuda_executor.cpp
-  ${_zw_cuda_dir}/cuda_backend.cpp
-  ${_zw_cuda_dir}/cuda_debug.cpp)
+  ${_zw_cuda_dir}/cuda_backend.cpp)
+# Bench hooks (cuda_debug.cpp) are not part of the library: the top level
+# builds them into the optional zerowasm._cuda_bench module.
+set(ZEROWASM_CUDA_BENCH_SOURCES ${_zw_cuda_dir}/cuda_debug.cpp)
 target_sources(zerowasm PRIVATE ${ZEROWASM_CUDA_HOST_SOURCES} ${_zw_out}/zw_cuda_fatbin.cpp)
 target_compile_definitions(zerowasm PUBLIC ZEROWASM_HAVE_CUDA=1)
 target_link_libraries(zerowasm PUBLIC ${CMAKE_DL_LIBS})
