@@ -21,7 +21,8 @@ target_compile_features(zw_fake_cuda PRIVATE cxx_std_20)
 target_compile_options(zw_fake_cuda PRIVATE -Wall -Wextra)
 target_link_libraries(zw_fake_cuda PRIVATE Threads::Threads)
 
-add_executable(zw_cuda_emu_test ${_zw_emu_dir}/cuda_emu_test.cpp)
+# The bench hooks (not in the library) are built in, to run them on the fake driver.
+add_executable(zw_cuda_emu_test ${_zw_emu_dir}/cuda_emu_test.cpp ${ZEROWASM_CUDA_BENCH_SOURCES})
 target_include_directories(zw_cuda_emu_test PRIVATE ${_zw_emu_csrc})
 target_compile_options(zw_cuda_emu_test PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(zw_cuda_emu_test PRIVATE zerowasm)
