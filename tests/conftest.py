@@ -1,4 +1,6 @@
-"""Shared test helpers: building guest modules with a content-addressed cache.
+"""Shared test fixtures: guest modules built with a content-addressed cache, the
+backend parametrization of the op suite (tests/backends.py) and the native test
+build (tests/native_build.py).
 
 Use the session fixture in any test module:
 
@@ -21,9 +23,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from native_build import NativeBuild, NativeBuildError, build
+
+if TYPE_CHECKING:
+    from backends import OpTarget
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO / "guest" / "examples"
@@ -110,3 +116,42 @@ def build_guest() -> Iterator[GuestBuilder]:
     except toolchain.NoCompilerError as exc:
         pytest.skip(f"no guest compiler: {exc}")
     yield GuestBuilder(GUEST_CACHE_DIR)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "heavy: large op-suite shapes, left out of emulated backends' runs")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "op_target" in metafunc.fixturenames:
+        from backends import op_targets  # imports zerowasm: only where a test asks for it
+
+        targets = op_targets()
+        metafunc.parametrize("op_target", targets, ids=[t.label for t in targets], scope="module", indirect=True)
+
+
+@pytest.fixture(scope="module")
+def op_target(request: pytest.FixtureRequest) -> OpTarget:
+    """Each backend and memory mode the op suite runs on in this process (tests/backends.py)."""
+    target = request.param
+    if target.why_unavailable is not None:
+        pytest.fail(f"backend {target.backend!r} was asked for but cannot start: {target.why_unavailable}")
+    return target
+
+
+_NATIVE: list[NativeBuild | NativeBuildError] = []
+
+
+@pytest.fixture(scope="session")
+def native_build() -> NativeBuild:
+    """The native test build, configured and built once per session; a failed build
+    fails every test that needs it (with cmake's output)."""
+    if not _NATIVE:
+        try:
+            _NATIVE.append(build())
+        except NativeBuildError as err:
+            _NATIVE.append(err)
+    result = _NATIVE[0]
+    if isinstance(result, NativeBuildError):
+        pytest.fail(str(result), pytrace=False)
+    return result

@@ -1,8 +1,9 @@
-"""The CUDA backend: every op of ABI v1 in both memory modes, zero-copy, growth, lifetime.
+"""The CUDA backend beyond the op suite: zero-copy, growth, lifetime, hints, and shapes
+that take the CUDA kernels' other paths, in both memory modes.
 
 Skips (with the registry's reason) unless the ``cuda`` backend is usable. Without a GPU
-it can still run against the CPU-emulated driver: build with ``-DZEROWASM_CUDA_EMU_TESTS=ON``
-and set ``ZEROWASM_LIBCUDA=<build>/libzw_fake_cuda.so`` (slow: kernels run on CPU threads).
+it runs on the CPU-emulated driver in the ``cuda-emulated`` child run of
+tests/test_op_suites.py (tests/backends.py), together with the op suite (test_ops.py).
 """
 
 from __future__ import annotations
@@ -11,20 +12,6 @@ import numpy as np
 import pytest
 import zerowasm
 from ops_harness import Arena, harness_wat, ref_attention, ref_softmax, rel_err
-
-# The op checks of test_ops.py, collected again here against the cuda fixtures below.
-from test_ops import (  # noqa: F401
-    test_attention,
-    test_elementwise,
-    test_gather,
-    test_hints_and_sync_are_harmless,
-    test_matmul,
-    test_matmul_transformer_shapes_f32,
-    test_norms,
-    test_rope,
-    test_softmax,
-    test_stats_count_ops_and_copies,
-)
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -177,6 +164,7 @@ def test_managed_prefetch_roundtrip(mode: str) -> None:
 # large-tile GEMM, rows longer than a block, unaligned (non-float4) tensors.
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_attention_longer_than_one_chunk(inst: zerowasm.Instance, arena: Arena) -> None:
     rng = np.random.default_rng(2)
     sq, skv, h, kvh, d = 3, 2500, 4, 2, 64
@@ -189,6 +177,7 @@ def test_attention_longer_than_one_chunk(inst: zerowasm.Instance, arena: Arena) 
         assert rel_err(arena.get(po, q.shape), ref_attention(q, k, v, 0.125, bool(causal))) <= 1e-5
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_large_tiled_matmul(inst: zerowasm.Instance, arena: Arena) -> None:
     rng = np.random.default_rng(3)
     m, n, k = 1536, 1536, 64  # >= one 128x128 tile per SM on big GPUs
@@ -199,6 +188,7 @@ def test_large_tiled_matmul(inst: zerowasm.Instance, arena: Arena) -> None:
     assert rel_err(arena.get(pc, (m, n)), a.astype(np.float64) @ b.astype(np.float64).T) <= 1e-5
 
 
+@pytest.mark.heavy  # minutes on the emulated driver
 def test_vocab_sized_causal_softmax(inst: zerowasm.Instance, arena: Arena) -> None:
     x = np.random.default_rng(4).standard_normal((3, 49152)).astype(np.float32) * 4
     px = arena.put(x)

@@ -9,6 +9,7 @@ import zlib
 import numpy as np
 import pytest
 import zerowasm
+from backends import OpTarget
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops_harness import SIGNATURES, Arena, harness_wat
@@ -17,8 +18,10 @@ PAGE = zerowasm.PAGE_SIZE
 
 
 @pytest.fixture(scope="module")
-def inst() -> zerowasm.Instance:
-    return zerowasm.Runtime("cpu").load(harness_wat(pages=4, max_pages=4)).instantiate()
+def inst(op_target: OpTarget) -> zerowasm.Instance:
+    """Each backend of the op suite (tests/backends.py): validation precedes every executor."""
+    rt = zerowasm.Runtime(op_target.backend, memory=op_target.memory)
+    return rt.load(harness_wat(pages=4, max_pages=4)).instantiate()
 
 
 def checksum(inst: zerowasm.Instance) -> int:

@@ -1,16 +1,18 @@
-"""Every zw.* op of ABI v1, driven from a guest on random shapes, against numpy float64.
+"""Every zw.* op of ABI v1, driven from a guest on random shapes, against numpy float64:
+the one reference for op results.
 
 Outputs are poisoned with NaN first, so an element a kernel forgets to write fails.
-Runs on every available backend (``ZEROWASM_TEST_BACKENDS`` narrows the list).
+Runs on every backend and memory mode present (the `op_target` fixture, tests/backends.py;
+ids name the backend), and in child processes on the CPU's generic kernels and the
+emulated CUDA driver (tests/test_op_suites.py).
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import zerowasm
+from backends import OpTarget
 from gguf import GGMLQuantizationType, quants
 from ops_harness import (
     Arena,
@@ -25,26 +27,14 @@ from ops_harness import (
     rel_err,
 )
 
-F32_TOL = 1e-5
-LOWP_TOL = 1e-2
+F32_TOL = 1e-5  # max|got - ref| / max|ref|, for every op and weight dtype
 GGML_TYPE = {1: GGMLQuantizationType.F16, 2: GGMLQuantizationType.Q8_0, 3: GGMLQuantizationType.Q4_1}
 
 
-def _backend_params() -> list[tuple[str, str]]:
-    wanted = os.environ.get("ZEROWASM_TEST_BACKENDS")
-    names = wanted.split(",") if wanted else zerowasm.backends()
-    params = []
-    for name in names:
-        params.append((name, "guard"))
-        if name == "cuda":
-            params.append((name, "managed"))
-    return params
-
-
-@pytest.fixture(scope="module", params=_backend_params(), ids=lambda p: f"{p[0]}-{p[1]}")
-def inst(request: pytest.FixtureRequest) -> zerowasm.Instance:
-    backend, memory = request.param
-    rt = zerowasm.Runtime(backend, memory=memory)
+@pytest.fixture(scope="module")
+def inst(op_target: OpTarget) -> zerowasm.Instance:
+    rt = zerowasm.Runtime(op_target.backend, memory=op_target.memory)
+    assert rt.backend == op_target.backend
     return rt.load(harness_wat()).instantiate(max_memory=256 * 2**20)
 
 
@@ -61,45 +51,79 @@ def encode_weights(w: np.ndarray, dtype: int) -> tuple[np.ndarray, np.ndarray]:
     return raw, quants.dequantize(raw, GGML_TYPE[dtype]).astype(np.float64)
 
 
-@pytest.mark.parametrize("dtype", [0, 1, 2, 3], ids=["f32", "f16", "q8_0", "q4_1"])
-@pytest.mark.parametrize("seed", range(4))
-def test_matmul(inst: zerowasm.Instance, arena: Arena, dtype: int, seed: int) -> None:
-    rng = np.random.default_rng(seed * 7 + dtype)
-    m, n = int(rng.integers(1, 40)), int(rng.integers(1, 70))
-    k = int(rng.integers(1, 9)) * 32 if dtype >= 2 else int(rng.integers(1, 300))
+def heavy(*values: object) -> object:
+    """A parameter set large enough that emulated backends leave it out (``-m "not heavy"``)."""
+    return pytest.param(*values, marks=pytest.mark.heavy)
+
+
+DTYPES = pytest.mark.parametrize("dtype", [0, 1, 2, 3], ids=["f32", "f16", "q8_0", "q4_1"])
+
+
+def check_matmul(inst: zerowasm.Instance, arena: Arena, m: int, n: int, k: int, dtype: int, seed: int) -> None:
+    """C = A.B^T, then C += A.B^T; block-quantized k rounds up to whole 32-value blocks."""
+    if dtype >= 2:
+        k = (k + 31) // 32 * 32
+    rng = np.random.default_rng(seed)
     a = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((n, k)).astype(np.float32)
     stored, seen = encode_weights(w, dtype)
     pa, pb, pc = arena.put(a), arena.put(stored), arena.poisoned((m, n))
     inst.exports.matmul(pa, pb, pc, m, n, k, dtype << 8)
-    ref = a.astype(np.float64) @ seen.T
-    tol = F32_TOL if dtype == 0 else LOWP_TOL
-    assert rel_err(arena.get(pc, (m, n)), ref) <= tol
-    # accumulate: C += A.B^T
-    inst.exports.matmul(pa, pb, pc, m, n, k, (dtype << 8) | 1)
-    assert rel_err(arena.get(pc, (m, n)), 2 * ref) <= tol
+    ref = a.astype(np.float64) @ np.asarray(seen, np.float64).T
+    assert rel_err(arena.get(pc, (m, n)), ref) <= F32_TOL
+    inst.exports.matmul(pa, pb, pc, m, n, k, (dtype << 8) | 1)  # accumulate
+    assert rel_err(arena.get(pc, (m, n)), 2 * ref) <= F32_TOL
 
 
-@pytest.mark.parametrize("shape", [(1, 576, 576), (7, 384, 1536), (33, 1536, 384)])
-def test_matmul_transformer_shapes_f32(inst: zerowasm.Instance, arena: Arena, shape: tuple[int, int, int]) -> None:
-    m, k, n = shape
-    rng = np.random.default_rng(m)
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    w = rng.standard_normal((n, k)).astype(np.float32)
-    pa, pb, pc = arena.put(a), arena.put(w), arena.poisoned((m, n))
-    inst.exports.matmul(pa, pb, pc, m, n, k, 0)
-    assert rel_err(arena.get(pc, (m, n)), a.astype(np.float64) @ w.T.astype(np.float64)) <= F32_TOL
+@DTYPES
+@pytest.mark.parametrize("seed", range(4))
+def test_matmul(inst: zerowasm.Instance, arena: Arena, dtype: int, seed: int) -> None:
+    rng = np.random.default_rng(seed * 7 + dtype)
+    m, n, k = int(rng.integers(1, 40)), int(rng.integers(1, 70)), int(rng.integers(1, 300))
+    check_matmul(inst, arena, m, n, k, dtype, seed)
 
 
-@pytest.mark.parametrize("op", ["add", "mul", "scale", "gelu", "silu"])
-@pytest.mark.parametrize("alias", [False, True])
-def test_elementwise(inst: zerowasm.Instance, arena: Arena, op: str, alias: bool) -> None:
-    rng = np.random.default_rng(hash(op) % 1000)
-    n = int(rng.integers(1, 5000))
+# Edge and blocking shapes (m, n, k): one element, odd k, ragged tiles on every side,
+# long k, many columns (the CPU's threaded blocks, the CUDA large-tile path).
+MATMUL_SHAPES = [(1, 1, 1), (70, 65, 37), (13, 50, 257), (130, 129, 64), heavy(64, 96, 512), heavy(100, 70, 1000),
+                 heavy(37, 129, 4096), heavy(150, 1100, 64)]
+
+
+@DTYPES
+@pytest.mark.parametrize("m,n,k", MATMUL_SHAPES)
+def test_matmul_shapes(inst: zerowasm.Instance, arena: Arena, dtype: int, m: int, n: int, k: int) -> None:
+    check_matmul(inst, arena, m, n, k, dtype, seed=m + n + k)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 576, 576), heavy(7, 384, 1536), heavy(33, 1536, 384)])
+def test_matmul_transformer_shapes_f32(inst: zerowasm.Instance, arena: Arena, m: int, k: int, n: int) -> None:
+    check_matmul(inst, arena, m, n, k, 0, seed=m)
+
+
+def elementwise_layouts() -> list[tuple[str, str]]:
+    """(op, where out is): separate, aliasing a or b exactly, or every tensor at 4 mod 16."""
+    cases = []
+    for op in ("add", "mul", "scale", "gelu", "silu"):
+        for layout in ("separate", "out=a", "out=b", "unaligned"):
+            if layout != "out=b" or op in ("add", "mul"):
+                cases.append((op, layout))
+    return cases
+
+
+@pytest.mark.parametrize("n", [1, 7, 4099, heavy(300_003)])
+@pytest.mark.parametrize("op,layout", elementwise_layouts())
+def test_elementwise(inst: zerowasm.Instance, arena: Arena, op: str, layout: str, n: int) -> None:
+    rng = np.random.default_rng(n)
     a = (rng.standard_normal(n) * 3).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
-    pa, pb = arena.put(a), arena.put(b)
-    out = pa if alias else arena.poisoned((n,))
+    if layout == "unaligned":
+        pa, pb, out = (arena.alloc(4 * n + 4, align=16) + 4 for _ in range(3))
+        inst.memory.view(pa, n, np.float32)[:] = a
+        inst.memory.view(pb, n, np.float32)[:] = b
+        inst.memory.view(out, n, np.float32)[:] = np.nan
+    else:
+        pa, pb = arena.put(a), arena.put(b)
+        out = {"out=a": pa, "out=b": pb}.get(layout) or arena.poisoned((n,))
     ref = {
         "add": lambda: a.astype(np.float64) + b,
         "mul": lambda: a.astype(np.float64) * b,
@@ -116,15 +140,21 @@ def test_elementwise(inst: zerowasm.Instance, arena: Arena, op: str, alias: bool
     assert rel_err(arena.get(out, (n,)), ref) <= F32_TOL
 
 
-@pytest.mark.parametrize("seed", range(3))
+# (rows, cols, in place): random sizes, then one column, odd widths, rows longer than
+# a block or a threadgroup, many rows.
+NORM_SHAPES = [(*map(int, np.random.default_rng(seed).integers(1, [20, 1100])), False) for seed in range(3)] + [
+    (1, 1, False), (3, 7, True), (2, 5000, False), (4, 384, True), heavy(257, 576, False)]
+
+
+@pytest.mark.parametrize("rows,cols,in_place", NORM_SHAPES)
 @pytest.mark.parametrize("rms", [False, True], ids=["layernorm", "rmsnorm"])
-def test_norms(inst: zerowasm.Instance, arena: Arena, seed: int, rms: bool) -> None:
-    rng = np.random.default_rng(seed)
-    rows, cols = int(rng.integers(1, 20)), int(rng.integers(1, 1100))
-    x = (rng.standard_normal((rows, cols)) * 2 + 0.5).astype(np.float32)
+def test_norms(inst: zerowasm.Instance, arena: Arena, rows: int, cols: int, in_place: int, rms: bool) -> None:
+    rng = np.random.default_rng(rows * cols)
+    x = (rng.standard_normal((rows, cols)) * 2 + 3.0).astype(np.float32)  # mean far from 0
     g = rng.standard_normal(cols).astype(np.float32)
     b = rng.standard_normal(cols).astype(np.float32)
-    px, pg, pb, po = arena.put(x), arena.put(g), arena.put(b), arena.poisoned((rows, cols))
+    px, pg, pb = arena.put(x), arena.put(g), arena.put(b)
+    po = px if in_place else arena.poisoned((rows, cols))
     if rms:
         inst.exports.rmsnorm(px, pg, po, rows, cols, 1e-5)
         ref = ref_rmsnorm(x, g, 1e-5)
@@ -134,28 +164,36 @@ def test_norms(inst: zerowasm.Instance, arena: Arena, seed: int, rms: bool) -> N
     assert rel_err(arena.get(po, (rows, cols)), ref) <= F32_TOL
 
 
+# (rows, cols, scale): random sizes, then single elements, more rows than columns (causal
+# rows that see nothing), rows longer than a block, negative scales.
+SOFTMAX_SHAPES = [(int(r), int(r + c), 0.125) for r, c in
+                  (np.random.default_rng(seed).integers([1, 0], [30, 300]) for seed in range(3))] + [
+    (1, 1, 1.0), (8, 3, 2.0), (5, 7, 0.5), heavy(64, 1000, -2.0), (4, 3000, 0.125), (2, 4096, 1.0)]
+
+
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("seed", range(3))
-def test_softmax(inst: zerowasm.Instance, arena: Arena, causal: bool, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    rows = int(rng.integers(1, 30))
-    cols = rows + int(rng.integers(0, 300))
+@pytest.mark.parametrize("rows,cols,scale", SOFTMAX_SHAPES)
+def test_softmax(inst: zerowasm.Instance, arena: Arena, causal: bool, rows: int, cols: int, scale: float) -> None:
+    rng = np.random.default_rng(rows * cols)
     x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
-    px, po = arena.put(x), arena.poisoned((rows, cols))
-    inst.exports.softmax(px, po, rows, cols, 0.125, int(causal))
-    assert rel_err(arena.get(po, (rows, cols)), ref_softmax(x, 0.125, causal)) <= F32_TOL
+    px = arena.put(x)
+    po = px if causal else arena.poisoned((rows, cols))  # in place on half the cases
+    inst.exports.softmax(px, po, rows, cols, scale, int(causal))
+    assert rel_err(arena.get(po, (rows, cols)), ref_softmax(x, scale, causal)) <= F32_TOL
 
 
 @pytest.mark.parametrize("adjacent", [False, True])
-def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool) -> None:
-    rng = np.random.default_rng(int(adjacent))
-    rows, heads, d, pos0 = 13, 3, 64, int(rng.integers(0, 500))
+@pytest.mark.parametrize("d,pos0", [(64, 0), (64, 457), (2, 7), (8, 5000), (64, 100_000)])
+def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool, d: int, pos0: int) -> None:
+    rng = np.random.default_rng(d + pos0)
+    rows, heads, theta = 13, 3, 100000.0 if adjacent else 10000.0
     x = rng.standard_normal((rows, heads, d)).astype(np.float32)
     px, po = arena.put(x), arena.poisoned((rows, heads, d))
-    inst.exports.rope(px, po, rows, heads, d, pos0, 10000.0, int(adjacent))
-    assert rel_err(arena.get(po, (rows, heads, d)), ref_rope(x, pos0, 10000.0, adjacent)) <= F32_TOL
-    inst.exports.rope(px, px, rows, heads, d, pos0, 10000.0, int(adjacent))  # in place
-    assert rel_err(arena.get(px, (rows, heads, d)), ref_rope(x, pos0, 10000.0, adjacent)) <= F32_TOL
+    ref = ref_rope(x, pos0, theta, adjacent)
+    inst.exports.rope(px, po, rows, heads, d, pos0, theta, int(adjacent))
+    assert rel_err(arena.get(po, (rows, heads, d)), ref) <= F32_TOL
+    inst.exports.rope(px, px, rows, heads, d, pos0, theta, int(adjacent))  # in place
+    assert rel_err(arena.get(px, (rows, heads, d)), ref) <= F32_TOL
 
 
 @pytest.mark.parametrize(
@@ -164,9 +202,13 @@ def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool) -> None:
      (1, 40, 6, 2, 64, True), (9, 9, 2, 1, 16, True),
      # many rows per KV head (the CPU backend's blocked path): odd d, ragged blocks,
      # queries that see no key at all (causal, seq_q > seq_kv), long key ranges
-     (50, 70, 4, 2, 40, True), (30, 10, 3, 1, 24, True), (13, 300, 6, 3, 64, False),
+     heavy(50, 70, 4, 2, 40, True), (30, 10, 3, 1, 24, True), heavy(13, 300, 6, 3, 64, False),
+     (20, 7, 2, 1, 8, True),
      # more keys than one key block (online softmax across blocks), in both CPU paths
-     (20, 1100, 2, 1, 32, True), (2, 1300, 2, 2, 64, False), (24, 700, 2, 2, 1, True)],
+     heavy(20, 1100, 2, 1, 32, True), heavy(2, 1300, 2, 2, 64, False), heavy(24, 700, 2, 2, 1, True),
+     (1, 1500, 3, 1, 16, False), heavy(4, 2100, 2, 2, 64, True),
+     # head_dim beyond one thread per element (CUDA, Metal), prefill-sized
+     (3, 5, 2, 1, 100, True), (2, 40, 1, 1, 3000, False), heavy(128, 128, 12, 12, 32, False)],
 )
 def test_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
                    causal: bool) -> None:
@@ -180,17 +222,18 @@ def test_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, hea
     assert rel_err(arena.get(po, (sq, heads, d)), ref_attention(q, k, v, np.float32(scale), causal)) <= F32_TOL
 
 
-@pytest.mark.parametrize("dtype", [0, 1, 2, 3], ids=["f32", "f16", "q8_0", "q4_1"])
-def test_gather(inst: zerowasm.Instance, arena: Arena, dtype: int) -> None:
-    rng = np.random.default_rng(dtype)
-    rows, dim, n = 50, 96, 23
+@DTYPES
+@pytest.mark.parametrize("dim", [32, 96, 576])
+def test_gather(inst: zerowasm.Instance, arena: Arena, dtype: int, dim: int) -> None:
+    rng = np.random.default_rng(dtype * 1000 + dim)
+    rows, n = 50, 23
     table = rng.standard_normal((rows, dim)).astype(np.float32)
     stored, seen = encode_weights(table, dtype)
     ids = rng.integers(0, rows, size=n).astype(np.int32)
+    ids[:3] = [0, rows - 1, ids[3]]  # both ends, a repeat
     pt, pi, po = arena.put(stored), arena.put(ids), arena.poisoned((n, dim))
     inst.exports.gather(pt, rows, pi, po, n, dim, dtype)
-    tol = F32_TOL if dtype == 0 else LOWP_TOL
-    assert rel_err(arena.get(po, (n, dim)), np.asarray(seen, np.float64)[ids]) <= tol
+    assert rel_err(arena.get(po, (n, dim)), np.asarray(seen, np.float64)[ids]) <= F32_TOL
 
 
 def test_hints_and_sync_are_harmless(inst: zerowasm.Instance, arena: Arena) -> None:

@@ -1,7 +1,8 @@
-// Micro-benchmarks for the CPU backend (`test_cpu_backend --bench`):
-// matmul GFLOP/s at the project's reference shapes, and per-op cost of
-// small and mid-sized ops through the executor. Prints best-of-N timings.
-// `--bench f32` / `--bench matmul` stop after those sections.
+// Micro-benchmarks for the CPU backend (not a test; built with the native
+// tests: <build>/tests/cpp/zw_cpu_bench [f32|matmul]): matmul GFLOP/s at the
+// project's reference shapes, and per-op cost of small and mid-sized ops
+// through the executor. Prints best-of-N timings. `f32` / `matmul` stop after
+// those sections.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,18 +39,16 @@ double best_time(F&& f, int iters, int reps = bench_reps()) {
 void bench_matmul(Arena& ar, Executor& ex, int m, int k, int n, DType t, const char* label) {
   ar.reset();
   std::vector<float> a = randn(static_cast<size_t>(m) * k);
-  Weights w = random_weights(t, n, k);
-  Offset oa = ar.put(a), ob = ar.put(w.bytes), oc = ar.alloc(static_cast<size_t>(m) * n * 4);
+  std::vector<uint8_t> w = random_weights(t, n, k);
+  Offset oa = ar.put(a), ob = ar.put(w), oc = ar.alloc(static_cast<size_t>(m) * n * 4);
   double flops = 2.0 * m * n * k;
   int iters = std::max(1, static_cast<int>(3e8 / flops));
-  const MatmulArgs args{{oa, a.size() * 4}, {ob, w.bytes.size()}, {oc, uint64_t(m) * n * 4}, m, n, k, t,
-                        w.bytes.size() / n, false};
+  const MatmulArgs args{{oa, a.size() * 4}, {ob, w.size()}, {oc, uint64_t(m) * n * 4}, m, n, k, t,
+                        w.size() / n, false};
   double s = best_time([&] { ex.run(args); }, iters);
   std::printf("matmul %-5s m=%-4d k=%-5d n=%-5d %9.1f us %8.1f GFLOP/s\n", label, m, k, n,
               s * 1e6, flops / s * 1e-9);
 }
-
-}  // namespace
 
 int run_bench(Arena& ar, Executor& ex, const std::string& only) {
   std::printf("threads=%d isa=%s\n", cpu::ThreadPool::instance().size(), cpu::kernel_isa());
@@ -101,4 +100,15 @@ int run_bench(Arena& ar, Executor& ex, const std::string& only) {
                                                  12, 32, 0.17f, false}); },
                    500));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::shared_ptr<Backend> backend = make_cpu_backend();
+  LinearMemory mem(make_host_region(size_t{1} << 30), 1 << 20, size_t{1} << 30);
+  std::unique_ptr<Executor> ex = backend->make_executor(mem);
+  Arena arena(mem);
+  std::printf("backend: %s, device: %s\n", backend->name(), backend->device().c_str());
+  return run_bench(arena, *ex, argc > 1 ? argv[1] : "");
 }

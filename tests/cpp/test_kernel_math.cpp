@@ -1,5 +1,6 @@
-// kernel_math.h checks: fp16 conversion bit-exactness (exhaustive where it
-// is cheap, every rounding tie otherwise) and the accuracy of exp/erf/GELU/SiLU.
+// kernel_math.h's scalar functions (CTest `kernel_math`): fp16 conversion
+// bit-exactness (exhaustive where it is cheap, every rounding tie otherwise) and
+// the accuracy of exp/erf/GELU/SiLU against the C library in double.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -78,10 +79,7 @@ double max_rel(F f, R ref, double lo, double hi, int steps, double floor_mag) {
   return worst;
 }
 
-}  // namespace
-
 void test_scalar_math() {
-  test_fp16();
   auto exp_ref = [](double x) { return std::exp(x); };
   double e = max_rel(zw_expf, exp_ref, -87.0, 88.7, 2000000, 0.0);
   check(e < 4e-7, "zw_expf rel " + std::to_string(e));
@@ -108,4 +106,12 @@ void test_scalar_math() {
   check(zw_gelu(0.0f) == 0.0f && zw_silu(0.0f) == 0.0f && std::isinf(zw_gelu(INFINITY)) &&
             zw_silu(-1000.0f) == 0.0f,
         "gelu/silu specials");
+}
+
+}  // namespace
+
+int main() {
+  test_fp16();
+  test_scalar_math();
+  return report();
 }

@@ -10,7 +10,8 @@
 #          or nvcc on PATH / CUDA_PATH / CUDA_HOME / /usr/local/cuda.
 # Effect:  adds sources to `zerowasm`, defines ZEROWASM_HAVE_CUDA=1 on it
 #          (PUBLIC), sets ZEROWASM_HAVE_CUDA in the including scope.
-# Options: ZEROWASM_CUDA_EMU_TESTS builds the CPU-emulated driver and its test.
+# Tests:   emu/emu.cmake (the CPU-emulated driver and its test), included by
+#          tests/cpp/CMakeLists.txt when ZEROWASM_BUILD_TESTS is ON.
 
 set(ZEROWASM_HAVE_CUDA OFF)
 set(_zw_cuda_dir ${CMAKE_CURRENT_LIST_DIR})
@@ -103,34 +104,6 @@ if(ZEROWASM_CUDA_INCLUDE_DIR)
   target_include_directories(zerowasm_cuda_decl_check PRIVATE ${_zw_csrc} ${_zw_csrc}/include
                              ${ZEROWASM_CUDA_INCLUDE_DIR})
   add_dependencies(zerowasm zerowasm_cuda_decl_check)
-endif()
-
-option(ZEROWASM_CUDA_EMU_TESTS "Build the CPU-emulated CUDA driver and the backend test that uses it" OFF)
-if(ZEROWASM_CUDA_EMU_TESTS)
-  find_package(Threads REQUIRED)
-  add_library(zw_fake_cuda SHARED ${_zw_cuda_dir}/emu/fake_libcuda.cpp ${_zw_cuda_dir}/emu/cuda_emulation.cpp)
-  target_include_directories(zw_fake_cuda PRIVATE ${_zw_csrc} ${_zw_csrc}/include)
-  target_compile_features(zw_fake_cuda PRIVATE cxx_std_20)
-  target_link_libraries(zw_fake_cuda PRIVATE Threads::Threads)
-  # The test also runs the bench hooks against the emulated driver.
-  add_executable(zw_cuda_emu_test ${_zw_cuda_dir}/emu/cuda_emu_test.cpp ${ZEROWASM_CUDA_BENCH_SOURCES})
-  target_include_directories(zw_cuda_emu_test PRIVATE ${_zw_csrc})
-  target_link_libraries(zw_cuda_emu_test PRIVATE zerowasm)
-  add_dependencies(zw_cuda_emu_test zw_fake_cuda)
-  # Registered with CTest where the top level calls enable_testing().
-  set(_zw_fake $<TARGET_FILE:zw_fake_cuda>)
-  add_test(NAME cuda_emu_ops COMMAND zw_cuda_emu_test ops)
-  set_tests_properties(cuda_emu_ops PROPERTIES ENVIRONMENT "ZEROWASM_LIBCUDA=${_zw_fake}")
-  add_test(NAME cuda_emu_ops_no_shared_address COMMAND zw_cuda_emu_test ops)
-  set_tests_properties(cuda_emu_ops_no_shared_address PROPERTIES
-                       ENVIRONMENT "ZEROWASM_LIBCUDA=${_zw_fake};ZW_FAKE_CUDA_HOST_PTR=0")
-  add_test(NAME cuda_emu_missing_driver COMMAND zw_cuda_emu_test missing)
-  set_tests_properties(cuda_emu_missing_driver PROPERTIES ENVIRONMENT "ZEROWASM_LIBCUDA=/nonexistent/libcuda.so.1")
-  add_test(NAME cuda_emu_init_error COMMAND zw_cuda_emu_test init-error)
-  set_tests_properties(cuda_emu_init_error PROPERTIES
-                       ENVIRONMENT "ZEROWASM_LIBCUDA=${_zw_fake};ZW_FAKE_CUDA_INIT_ERROR=100")
-  add_test(NAME cuda_emu_old_gpu COMMAND zw_cuda_emu_test old-gpu)
-  set_tests_properties(cuda_emu_old_gpu PROPERTIES ENVIRONMENT "ZEROWASM_LIBCUDA=${_zw_fake};ZW_FAKE_CUDA_CC=75")
 endif()
 
 set(ZEROWASM_HAVE_CUDA ON)
