@@ -196,8 +196,10 @@ def test_memory_limit_is_shared_by_all_instances_of_a_runtime() -> None:
     assert fourth.call("grow", 1) == -1
     with pytest.raises(zerowasm.Error, match=f"memory_limit of {64 * MIB} bytes"):
         mod.instantiate()
-    # Host-side growth is held to the same budget.
-    assert first[0].memory.grow(1) == -1
+    # Host-side growth is held to the same budget, and says so (Memory.grow raises with the
+    # cause for any failure other than passing the memory's own maximum).
+    with pytest.raises(zerowasm.Error, match=f"memory_limit of {64 * MIB} bytes is exhausted"):
+        first[0].memory.grow(1)
     # Destroying an instance returns its pages to the budget.
     del first[0]
     gc.collect()
