@@ -55,6 +55,8 @@ class Backend {
   // Human-readable device description for `zerowasm info`.
   virtual std::string device() const = 0;
   virtual bool supports(MemoryKind kind) const { return kind == MemoryKind::host; }
+  // Whether "auto" may pick it (a software Vulkan device is only used by name).
+  virtual bool auto_selectable() const { return true; }
   // A region for MemoryKind::managed (backends that support it override).
   virtual std::unique_ptr<Region> make_managed_region(size_t reserve_bytes);
   // Executor for one instance over `memory`. It may add itself as a listener
@@ -75,5 +77,6 @@ std::shared_ptr<Backend> make_cpu_backend();
 // CUDA/Metal: return nullptr and fill `why` when unusable on this machine.
 std::shared_ptr<Backend> make_cuda_backend(std::string& why);
 std::shared_ptr<Backend> make_metal_backend(std::string& why);
+std::shared_ptr<Backend> make_vulkan_backend(std::string& why);
 
 }  // namespace zw
