@@ -95,6 +95,14 @@ struct Api {
 // nullptr with `why` filled when there is no usable loader.
 Api* load_api(std::string& why);
 
+// A zeroed Vulkan struct with its sType set (every other field explicitly 0).
+template <class T>
+T make(VkStructureType type) {
+  T value{};
+  value.sType = type;
+  return value;
+}
+
 // "VK_ERROR_DEVICE_LOST" etc. (the number for codes this build doesn't name).
 std::string result_name(VkResult r);
 

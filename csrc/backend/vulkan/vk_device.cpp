@@ -119,10 +119,10 @@ std::string missing_requirements(const Api& api, VkPhysicalDevice pd, uint32_t& 
   if (props.apiVersion < VK_API_VERSION_1_2) return "Vulkan " + version_text(props.apiVersion) + " < 1.2";
   auto exts = device_extensions(api, pd);
   if (!has(exts, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME)) return "no VK_EXT_external_memory_host";
-  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  auto f11 = make<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
+  auto f12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
   f11.pNext = &f12;
-  VkPhysicalDeviceFeatures2 f{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  auto f = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
   f.pNext = &f11;
   api.vkGetPhysicalDeviceFeatures2(pd, &f);
   std::string lacks;
@@ -153,8 +153,10 @@ std::string missing_requirements(const Api& api, VkPhysicalDevice pd, uint32_t& 
 }  // namespace
 
 ValidationLog& validation_log() {
-  static ValidationLog log;
-  return log;
+  // Never destroyed: the device (a static of the registry) is torn down at exit
+  // and the layer may still report then.
+  static ValidationLog* log = new ValidationLog;
+  return *log;
 }
 
 const char* Device::kernel_name(Kernel k) { return kSpirv[static_cast<int>(k)].name; }
@@ -186,11 +188,11 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   const bool portability = has_instance_extension(*api, VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
   if (portability) extensions.push_back(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
 
-  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  auto app = make<VkApplicationInfo>(VK_STRUCTURE_TYPE_APPLICATION_INFO);
   app.pApplicationName = "zerowasm";
   app.pEngineName = "zerowasm";
   app.apiVersion = VK_API_VERSION_1_2;
-  VkDebugUtilsMessengerCreateInfoEXT messenger_info{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  auto messenger_info = make<VkDebugUtilsMessengerCreateInfoEXT>(VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT);
   messenger_info.messageSeverity =
       VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
   messenger_info.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
@@ -198,12 +200,12 @@ std::shared_ptr<Device> Device::open(std::string& why) {
                                VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
   messenger_info.pfnUserCallback = on_debug_message;
   VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
-  VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+  auto features = make<VkValidationFeaturesEXT>(VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT);
   features.enabledValidationFeatureCount = 1;
   features.pEnabledValidationFeatures = enables;
   features.pNext = &messenger_info;  // also catches messages from vkCreate/DestroyInstance
 
-  VkInstanceCreateInfo ici{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  auto ici = make<VkInstanceCreateInfo>(VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO);
   ici.pApplicationInfo = &app;
   ici.enabledLayerCount = static_cast<uint32_t>(layers.size());
   ici.ppEnabledLayerNames = layers.data();
@@ -270,13 +272,13 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   d->max_groups_x_ = std::min<uint32_t>(chosen.props.limits.maxComputeWorkGroupCount[0], 65535);
   api->vkGetPhysicalDeviceMemoryProperties(d->physical_, &d->memory_);
 
-  VkPhysicalDeviceExternalMemoryHostPropertiesEXT host_props{
-      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
-  VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
-  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  auto host_props = make<VkPhysicalDeviceExternalMemoryHostPropertiesEXT>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT);
+  auto m3 = make<VkPhysicalDeviceMaintenance3Properties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES);
+  auto driver = make<VkPhysicalDeviceDriverProperties>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES);
   host_props.pNext = &m3;
   m3.pNext = &driver;
-  VkPhysicalDeviceProperties2 props2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  auto props2 = make<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
   props2.pNext = &host_props;
   api->vkGetPhysicalDeviceProperties2(d->physical_, &props2);
   d->import_alignment_ = std::max<uint64_t>(host_props.minImportedHostPointerAlignment, 1);
@@ -286,24 +288,24 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   auto exts = device_extensions(*api, d->physical_);
   std::vector<const char*> device_exts = {VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME};
   if (has(exts, "VK_KHR_portability_subset")) device_exts.push_back("VK_KHR_portability_subset");
-  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  auto f11 = make<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
   f11.storageBuffer16BitAccess = VK_TRUE;
-  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  auto f12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
   f12.bufferDeviceAddress = VK_TRUE;
   f12.timelineSemaphore = VK_TRUE;
   f12.storageBuffer8BitAccess = VK_TRUE;
   f12.shaderInt8 = VK_TRUE;
   f11.pNext = &f12;
-  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+  auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
   f2.features.shaderInt16 = VK_TRUE;
   f2.features.shaderInt64 = VK_TRUE;
   f2.pNext = &f11;
   const float priority = 1.0f;
-  VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  auto qci = make<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);
   qci.queueFamilyIndex = d->queue_family_;
   qci.queueCount = 1;
   qci.pQueuePriorities = &priority;
-  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  auto dci = make<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO);
   dci.pNext = &f2;
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
@@ -318,7 +320,7 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   api->vkGetDeviceQueue(d->device_, d->queue_family_, 0, &d->queue_);
 
   VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushConstantBytes};
-  VkPipelineLayoutCreateInfo lci{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  auto lci = make<VkPipelineLayoutCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO);
   lci.pushConstantRangeCount = 1;
   lci.pPushConstantRanges = &range;
   check(api->vkCreatePipelineLayout(d->device_, &lci, nullptr, &d->layout_), "vkCreatePipelineLayout");
@@ -349,14 +351,14 @@ VkPipeline Device::pipeline(Kernel k) {
   std::lock_guard<std::mutex> lock(pipeline_mutex_);
   if (pipelines_[i]) return pipelines_[i];
   const Spirv& spv = kSpirv[i];
-  VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+  auto smci = make<VkShaderModuleCreateInfo>(VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO);
   smci.codeSize = *spv.size;
   smci.pCode = reinterpret_cast<const uint32_t*>(spv.words);  // embedded 64-byte aligned
   VkShaderModule module = VK_NULL_HANDLE;
   check(api_->vkCreateShaderModule(device_, &smci, nullptr, &module),
         std::string("vkCreateShaderModule(") + spv.name + ")");
-  VkComputePipelineCreateInfo pci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-  pci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+  auto pci = make<VkComputePipelineCreateInfo>(VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO);
+  pci.stage = make<VkPipelineShaderStageCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO);
   pci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   pci.stage.module = module;
   pci.stage.pName = "main";

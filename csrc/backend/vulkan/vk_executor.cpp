@@ -74,14 +74,14 @@ VulkanExecutor::VulkanExecutor(std::shared_ptr<Device> device, LinearMemory& mem
                 std::to_string(device_->import_alignment()) + " B)");
   window_ = import_window_bytes(*device_);
 
-  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  auto pci = make<VkCommandPoolCreateInfo>(VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO);
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pci.queueFamilyIndex = device_->queue_family();
   check(api_.vkCreateCommandPool(dev_, &pci, nullptr, &pool_), "vkCreateCommandPool");
   device_->count_object(+1);
-  VkSemaphoreTypeCreateInfo sti{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+  auto sti = make<VkSemaphoreTypeCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO);
   sti.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-  VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+  auto sci = make<VkSemaphoreCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO);
   sci.pNext = &sti;
   VkResult r = api_.vkCreateSemaphore(dev_, &sci, nullptr, &timeline_);
   if (r != VK_SUCCESS) {
@@ -130,13 +130,13 @@ VulkanExecutor::Import VulkanExecutor::import_range(uint64_t begin, uint64_t end
   const uint64_t bytes = end - begin;
   const auto handle = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
   const std::string range = "linear memory [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
-  VkMemoryHostPointerPropertiesEXT hp{VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+  auto hp = make<VkMemoryHostPointerPropertiesEXT>(VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT);
   check(api_.vkGetMemoryHostPointerPropertiesEXT(dev_, handle, host, &hp),
         "vkGetMemoryHostPointerPropertiesEXT for " + range);
 
-  VkExternalMemoryBufferCreateInfo ebci{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+  auto ebci = make<VkExternalMemoryBufferCreateInfo>(VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO);
   ebci.handleTypes = handle;
-  VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  auto bci = make<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
   bci.pNext = &ebci;
   bci.size = bytes;
   bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
@@ -148,13 +148,13 @@ VulkanExecutor::Import VulkanExecutor::import_range(uint64_t begin, uint64_t end
     api_.vkGetBufferMemoryRequirements(dev_, im.buffer, &req);
     const uint32_t type = device_->memory_type(req.memoryTypeBits & hp.memoryTypeBits, 0);
     if (type == UINT32_MAX) throw Error("Vulkan: no memory type can import " + range);
-    VkMemoryAllocateFlagsInfo flags{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+    auto flags = make<VkMemoryAllocateFlagsInfo>(VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO);
     flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
-    VkImportMemoryHostPointerInfoEXT imp{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
+    auto imp = make<VkImportMemoryHostPointerInfoEXT>(VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT);
     imp.pNext = &flags;
     imp.handleType = handle;
     imp.pHostPointer = host;
-    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    auto mai = make<VkMemoryAllocateInfo>(VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO);
     mai.pNext = &imp;
     mai.allocationSize = bytes;
     mai.memoryTypeIndex = type;
@@ -162,7 +162,7 @@ VulkanExecutor::Import VulkanExecutor::import_range(uint64_t begin, uint64_t end
           "importing " + range + " (" + std::to_string(bytes >> 20) + " MiB) with vkAllocateMemory");
     device_->count_object(+1);
     check(api_.vkBindBufferMemory(dev_, im.buffer, im.memory, 0), "vkBindBufferMemory for " + range);
-    VkBufferDeviceAddressInfo ai{VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO};
+    auto ai = make<VkBufferDeviceAddressInfo>(VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO);
     ai.buffer = im.buffer;
     im.address = api_.vkGetBufferDeviceAddress(dev_, &ai);
   } catch (...) {
@@ -267,7 +267,7 @@ void VulkanExecutor::dispatch(Kernel kernel, const char* op, uint64_t groups, co
   VkPipeline pipeline = device_->pipeline(kernel);
   if (!recording_) {
     if (free_cbs_.empty()) {
-      VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+      auto cai = make<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
       cai.commandPool = pool_;
       cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
       cai.commandBufferCount = 1;
@@ -277,7 +277,7 @@ void VulkanExecutor::dispatch(Kernel kernel, const char* op, uint64_t groups, co
     }
     VkCommandBuffer cb = free_cbs_.back();
     check(api_.vkResetCommandBuffer(cb, 0), std::string(op) + ": vkResetCommandBuffer");
-    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    auto bi = make<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     check(api_.vkBeginCommandBuffer(cb, &bi), std::string(op) + ": vkBeginCommandBuffer");
     free_cbs_.pop_back();
@@ -287,7 +287,7 @@ void VulkanExecutor::dispatch(Kernel kernel, const char* op, uint64_t groups, co
   // barrier's first scope covers all earlier submitted work on the queue).
   // Buffer-reference accesses are not tracked per buffer, so a global memory
   // barrier it is.
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  auto mb = make<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
   api_.vkCmdPipelineBarrier(recording_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
@@ -306,7 +306,7 @@ void VulkanExecutor::flush() {
   recording_ = VK_NULL_HANDLE;
   recorded_ops_ = 0;
   // Kernel writes -> host reads after the timeline wait.
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  auto mb = make<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
   api_.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0,
@@ -314,10 +314,10 @@ void VulkanExecutor::flush() {
   VkResult r = api_.vkEndCommandBuffer(cb);
   if (r == VK_SUCCESS) {
     const uint64_t value = submitted_ + 1;
-    VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+    auto tsi = make<VkTimelineSemaphoreSubmitInfo>(VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO);
     tsi.signalSemaphoreValueCount = 1;
     tsi.pSignalSemaphoreValues = &value;
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    auto si = make<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
     si.pNext = &tsi;
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
@@ -342,7 +342,7 @@ void VulkanExecutor::flush() {
 
 void VulkanExecutor::wait_for(uint64_t value) {
   if (value <= completed_) return;
-  VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+  auto wi = make<VkSemaphoreWaitInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO);
   wi.semaphoreCount = 1;
   wi.pSemaphores = &timeline_;
   wi.pValues = &value;
@@ -444,7 +444,7 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
     throw Error("zw.rope: head_dim " + std::to_string(head_dim) + " exceeds the Vulkan backend's limit of " +
                 std::to_string(kScratchBytes / 4) + "");
   if (!scratch_) {
-    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    auto bci = make<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
     bci.size = kScratchBytes;
     bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
     check(api_.vkCreateBuffer(dev_, &bci, nullptr, &scratch_), "vkCreateBuffer(scratch)");
@@ -453,9 +453,9 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
     api_.vkGetBufferMemoryRequirements(dev_, scratch_, &req);
     const uint32_t type = device_->memory_type(
         req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
-    VkMemoryAllocateFlagsInfo flags{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+    auto flags = make<VkMemoryAllocateFlagsInfo>(VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO);
     flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
-    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    auto mai = make<VkMemoryAllocateInfo>(VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO);
     mai.pNext = &flags;
     mai.allocationSize = req.size;
     mai.memoryTypeIndex = type;
@@ -466,7 +466,7 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
     void* host = nullptr;
     check(api_.vkMapMemory(dev_, scratch_memory_, 0, VK_WHOLE_SIZE, 0, &host), "vkMapMemory(scratch)");
     scratch_host_ = static_cast<float*>(host);
-    VkBufferDeviceAddressInfo ai{VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO};
+    auto ai = make<VkBufferDeviceAddressInfo>(VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO);
     ai.buffer = scratch_;
     scratch_address_ = api_.vkGetBufferDeviceAddress(dev_, &ai);
   }
