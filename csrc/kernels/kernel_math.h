@@ -56,12 +56,11 @@ ZW_KERNEL_FN zw_u32 zw_bits_from_f32(float f) { zw_u32 u; memcpy(&u, &f, 4); ret
 #define ZW_LOG2F(x) log2f(x)
 #endif
 
-// Element types of weights; the values are kernel ABI v1 (zerowasm.h zw_dtype).
-#define ZW_DTYPE_F32 0
-#define ZW_DTYPE_F16 1
-#define ZW_DTYPE_Q8_0 2
-#define ZW_DTYPE_Q4_1 3
-#define ZW_QBLOCK 32  // values per quantized block (both GGUF types here)
+// Dtype codes (ZW_DTYPE_*), ZW_QBLOCK and the block sizes: kernel ABI v1,
+// defined only in the guest SDK's preprocessor-only header. The relative path
+// needs no include directory in any compiler (C++, nvcc, the Metal syntax
+// checks), and the Metal shader embedding inlines it like any quoted include.
+#include "../../guest/include/zerowasm_abi.h"
 
 // ---- IEEE binary16 <-> binary32 (bit exact, round to nearest even) ----------
 
@@ -208,10 +207,8 @@ struct zw_block_q4_1 {  // x[j] = d * q[j] + m, q[j] in 0..15
   zw_u16 m;             // f16 minimum
   zw_u8 qs[ZW_QBLOCK / 2];  // byte j: low nibble = element j, high nibble = element j+16
 };
-#define ZW_Q8_0_BYTES 34
-#define ZW_Q4_1_BYTES 20
-static_assert(sizeof(zw_block_q8_0) == ZW_Q8_0_BYTES, "GGUF Q8_0 block is 34 bytes");
-static_assert(sizeof(zw_block_q4_1) == ZW_Q4_1_BYTES, "GGUF Q4_1 block is 20 bytes");
+static_assert(sizeof(zw_block_q8_0) == ZW_Q8_0_BYTES, "zerowasm_abi.h's Q8_0 block size must match its layout");
+static_assert(sizeof(zw_block_q4_1) == ZW_Q4_1_BYTES, "zerowasm_abi.h's Q4_1 block size must match its layout");
 
 // Blocks are taken as byte pointers (any address space) so no alignment is assumed.
 template <typename BytePtr>

@@ -1,38 +1,81 @@
 // Decoded arguments of the zw.* ops (kernel ABI v1), as backends receive them.
 //
-// Every pointer is a guest byte offset into memory 0 (`Offset`); a backend turns
-// it into an address with its own view of the memory (host pointer, device
-// pointer, or Metal buffer + offset). By the time a backend sees these structs,
-// ops/validate has proved that every byte each argument implies lies inside the
-// committed memory, alignment holds and outputs don't partially overlap inputs.
+// Every tensor argument is an `Operand`: its guest byte offset into memory 0 and
+// the number of bytes the op reads or writes there, both computed once by
+// ops/validate. A backend turns the offset into an address with its own view of
+// the memory (host pointer, device pointer, or Metal buffer + offset) and uses
+// `bytes` wherever it needs the extent (binding, residency), never recomputing
+// it. By the time a backend sees these structs, ops/validate has proved that
+// every operand lies inside the committed memory, alignment holds and outputs
+// don't partially overlap inputs.
 #pragma once
 
 #include <cstdint>
+
+// The ABI numbers (dtype codes, flag bits, block layouts) are defined only
+// there. Included by relative path so every compiler that sees this file
+// (the library, tests, tools) finds it without an extra include directory.
+#include "../../guest/include/zerowasm_abi.h"
 
 namespace zw {
 
 using Offset = uint64_t;  // guest offset widened, so offset + bytes never wraps
 
-enum class DType : uint8_t { f32 = 0, f16 = 1, q8_0 = 2, q4_1 = 3 };
-constexpr int kDTypeCount = 4;
+// A validated byte range [offset, offset + bytes) of guest memory. Not an
+// aggregate on purpose: `MatmulArgs{off_a, off_b, ...}` with bare offsets must
+// not compile by brace elision into {offset, bytes} pairs.
+struct Operand {
+  Offset offset = 0;
+  uint64_t bytes = 0;
 
-// Bytes of one row of `cols` elements of `t` (cols % 32 == 0 for block types).
+  constexpr Operand() = default;
+  constexpr Operand(Offset offset_, uint64_t bytes_) : offset(offset_), bytes(bytes_) {}
+  constexpr Offset end() const { return offset + bytes; }
+};
+
+enum class DType : uint8_t {
+  f32 = ZW_DTYPE_F32,
+  f16 = ZW_DTYPE_F16,
+  q8_0 = ZW_DTYPE_Q8_0,
+  q4_1 = ZW_DTYPE_Q4_1,
+};
+constexpr int kDTypeCount = ZW_DTYPE_COUNT;  // codes are 0 .. kDTypeCount-1
+constexpr uint64_t kQBlock = ZW_QBLOCK;       // values per quantized block
+
+// Bytes of one row of `cols` elements of `t` (cols % kQBlock == 0 for block types).
 constexpr uint64_t row_bytes(DType t, uint64_t cols) {
   switch (t) {
     case DType::f32: return cols * 4;
     case DType::f16: return cols * 2;
-    case DType::q8_0: return cols / 32 * 34;
-    case DType::q4_1: return cols / 32 * 20;
+    case DType::q8_0: return cols / kQBlock * ZW_Q8_0_BYTES;
+    case DType::q4_1: return cols / kQBlock * ZW_Q4_1_BYTES;
   }
   return 0;
 }
 constexpr bool is_block_quantized(DType t) { return t == DType::q8_0 || t == DType::q4_1; }
 
+// Flag words and codes of the ops, as the guest passes them.
+namespace abi {
+constexpr int kVersion = ZW_ABI_VERSION;
+constexpr uint32_t kMatmulAccumulate = ZW_ACCUMULATE;
+constexpr uint32_t kMatmulDTypeMask = ZW_B_DTYPE_MASK;
+constexpr int kMatmulDTypeShift = ZW_B_DTYPE_SHIFT;
+constexpr uint32_t kCausal = ZW_CAUSAL;             // softmax, attention
+constexpr uint32_t kRopeAdjacent = ZW_ROPE_ADJACENT;
+constexpr int32_t kPrefetchHost = ZW_HOST;           // zw.prefetch `where`
+constexpr int32_t kPrefetchDevice = ZW_DEVICE;
+constexpr int32_t kAdviseReadMostly = ZW_ADVISE_READ_MOSTLY;  // zw.advise `advice`
+static_assert(kMatmulDTypeMask >> kMatmulDTypeShift >= uint32_t(kDTypeCount - 1),
+              "every dtype code must fit matmul's dtype field");
+}  // namespace abi
+
 // C[m,n] (+)= A[m,k] . B^T with B stored [n,k] in b_type.
+// a: m*k f32, b: n rows of b_row_bytes (= row_bytes(b_type, k)), c: m*n f32.
 struct MatmulArgs {
-  Offset a, b, c;
+  Operand a, b, c;
   int32_t m, n, k;
   DType b_type;
+  uint64_t b_row_bytes;
   bool accumulate;
 };
 
@@ -40,25 +83,26 @@ enum class Elementwise : uint8_t { add, mul, scale, gelu, silu };
 
 // out[i] = f(a[i], b[i]); b is unused for the unary ops, s only for scale.
 // out is either disjoint from the inputs or exactly equal to one of them.
+// For unary ops b == a. All three span n floats.
 struct ElementwiseArgs {
   Elementwise op;
-  Offset a, b, out;
+  Operand a, b, out;
   int32_t n;
   float s;
 };
 
 // Per row: layernorm (x-mean)/sqrt(var+eps)*gamma+beta, or rmsnorm
-// x/sqrt(mean(x^2)+eps)*gamma (beta unused). out may equal x exactly.
+// x/sqrt(mean(x^2)+eps)*gamma (beta unused and empty). out may equal x exactly.
 struct NormArgs {
   bool rms;
-  Offset x, gamma, beta, out;
+  Operand x, gamma, beta, out;
   int32_t rows, cols;
   float eps;
 };
 
 // Per row softmax(scale*x); causal: row r keeps cols <= r + (cols - rows), others 0.
 struct SoftmaxArgs {
-  Offset x, out;
+  Operand x, out;
   int32_t rows, cols;
   float scale;
   bool causal;
@@ -67,7 +111,7 @@ struct SoftmaxArgs {
 // x, out: [rows, heads, head_dim]; row r at position pos0 + r; frequency i is
 // theta^(-2i/head_dim); adjacent: pairs (2i, 2i+1), else (i, i + head_dim/2).
 struct RopeArgs {
-  Offset x, out;
+  Operand x, out;
   int32_t rows, heads, head_dim, pos0;
   float theta;
   bool adjacent;
@@ -76,27 +120,28 @@ struct RopeArgs {
 // q, out: [seq_q, heads, head_dim]; k, v: [seq_kv, kv_heads, head_dim].
 // causal: query i sees keys j <= i + seq_kv - seq_q.
 struct AttentionArgs {
-  Offset q, k, v, out;
+  Operand q, k, v, out;
   int32_t seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
   bool causal;
 };
 
 // out[i,:] = f32(table[ids[i],:]); ids already checked to lie in [0, rows).
+// table: rows of table_row_bytes (= row_bytes(type, dim)); ids: n i32; out: n*dim f32.
 struct GatherArgs {
-  Offset table;
+  Operand table;
   int32_t rows;
-  Offset ids, out;
+  Operand ids, out;
   int32_t n, dim;
   DType type;
+  uint64_t table_row_bytes;
 };
 
 // Placement hints for managed memory; backends without one ignore them.
 enum class Hint : uint8_t { prefetch_host, prefetch_device, read_mostly };
 struct HintArgs {
   Hint hint;
-  Offset ptr;
-  uint64_t len;
+  Operand range;  // never empty: the op table drops zero-length hints
 };
 
 }  // namespace zw

@@ -1,8 +1,12 @@
 #include "ops/op_table.hpp"
 
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ops/validate.hpp"
+#include "zerowasm/zerowasm.hpp"
 
 namespace zw {
 namespace {
@@ -16,8 +20,7 @@ struct Raw {
   float f32(int i) const { return v[i].f32; }
 };
 
-constexpr uint32_t kMatmulAccumulate = 1u, kMatmulDTypeMask = 0xff00u;
-constexpr uint32_t kCausal = 1u, kRopeAdjacent = 1u;
+using namespace abi;  // flag bits and codes: ops/op_args.hpp, from zerowasm_abi.h
 
 uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   Raw r{args};
@@ -28,16 +31,17 @@ uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.m = ck.dim("m", r.i32(3));
   a.n = ck.dim("n", r.i32(4));
   a.k = ck.dim("k", r.i32(5));
-  a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> 8);
+  a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> kMatmulDTypeShift);
   a.accumulate = flags & kMatmulAccumulate;
-  if (is_block_quantized(a.b_type) && a.k % 32 != 0)
-    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of 32 for a quantized B");
-  ByteRange ra = ck.span("a", r.ptr(0), ck.product("m*k", {uint64_t(a.m), uint64_t(a.k)}), 4, 4);
-  ByteRange rb = ck.span("b", r.ptr(1), a.n, row_bytes(a.b_type, a.k), a.b_type == DType::f32 ? 4 : 2);
-  ByteRange rc = ck.span("c", r.ptr(2), ck.product("m*n", {uint64_t(a.m), uint64_t(a.n)}), 4, 4);
-  ck.no_overlap("c", rc, "a", ra, false);
-  ck.no_overlap("c", rc, "b", rb, false);
-  a.a = ra.begin, a.b = rb.begin, a.c = rc.begin;
+  if (is_block_quantized(a.b_type) && a.k % kQBlock != 0)
+    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of " + std::to_string(kQBlock) +
+            " for a quantized B");
+  a.b_row_bytes = row_bytes(a.b_type, uint64_t(a.k));
+  a.a = ck.span("a", r.ptr(0), ck.product("m*k", {uint64_t(a.m), uint64_t(a.k)}), 4, 4);
+  a.b = ck.span("b", r.ptr(1), uint64_t(a.n), a.b_row_bytes, a.b_type == DType::f32 ? 4 : 2);
+  a.c = ck.span("c", r.ptr(2), ck.product("m*n", {uint64_t(a.m), uint64_t(a.n)}), 4, 4);
+  ck.no_overlap("c", a.c, "a", a.a, false);
+  ck.no_overlap("c", a.c, "b", a.b, false);
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -53,14 +57,12 @@ uint64_t issue_elementwise(OpContext& ctx, const wasmtime_val_raw_t* args) {
   e.op = Op;
   e.n = ck.dim("n", r.i32(binary ? 3 : 2));
   const char* in_name = binary ? "a" : "x";
-  ByteRange ra = ck.span(in_name, r.ptr(0), uint64_t(e.n), 4, 4);
-  ByteRange rb = ra;
-  if (binary) rb = ck.span("b", r.ptr(1), uint64_t(e.n), 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(binary ? 2 : 1), uint64_t(e.n), 4, 4);
-  ck.no_overlap("out", ro, in_name, ra, true);
-  if (binary) ck.no_overlap("out", ro, "b", rb, true);
+  e.a = ck.span(in_name, r.ptr(0), uint64_t(e.n), 4, 4);
+  e.b = binary ? ck.span("b", r.ptr(1), uint64_t(e.n), 4, 4) : e.a;
+  e.out = ck.span("out", r.ptr(binary ? 2 : 1), uint64_t(e.n), 4, 4);
+  ck.no_overlap("out", e.out, in_name, e.a, true);
+  if (binary) ck.no_overlap("out", e.out, "b", e.b, true);
   if (Op == Elementwise::scale) e.s = r.f32(3);
-  e.a = ra.begin, e.b = rb.begin, e.out = ro.begin;
   ctx.executor.run(e);
   return ck.bytes_touched();
 }
@@ -78,15 +80,13 @@ uint64_t issue_norm(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.eps = r.f32(base + 2);
   if (!(a.eps >= 0.0f)) ck.fail("eps must be >= 0");
   uint64_t elems = ck.product("rows*cols", {uint64_t(a.rows), uint64_t(a.cols)});
-  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
-  ByteRange rg = ck.span("gamma", r.ptr(1), uint64_t(a.cols), 4, 4);
-  ByteRange rbeta{};
-  if (!Rms) rbeta = ck.span("beta", r.ptr(2), uint64_t(a.cols), 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(Rms ? 2 : 3), elems, 4, 4);
-  ck.no_overlap("out", ro, "x", rx, true);
-  ck.no_overlap("out", ro, "gamma", rg, false);
-  if (!Rms) ck.no_overlap("out", ro, "beta", rbeta, false);
-  a.x = rx.begin, a.gamma = rg.begin, a.beta = rbeta.begin, a.out = ro.begin;
+  a.x = ck.span("x", r.ptr(0), elems, 4, 4);
+  a.gamma = ck.span("gamma", r.ptr(1), uint64_t(a.cols), 4, 4);
+  if (!Rms) a.beta = ck.span("beta", r.ptr(2), uint64_t(a.cols), 4, 4);
+  a.out = ck.span("out", r.ptr(Rms ? 2 : 3), elems, 4, 4);
+  ck.no_overlap("out", a.out, "x", a.x, true);
+  ck.no_overlap("out", a.out, "gamma", a.gamma, false);
+  if (!Rms) ck.no_overlap("out", a.out, "beta", a.beta, false);
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -101,10 +101,9 @@ uint64_t issue_softmax(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.scale = r.f32(4);
   a.causal = r.u32(5) & kCausal;
   uint64_t elems = ck.product("rows*cols", {uint64_t(a.rows), uint64_t(a.cols)});
-  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(1), elems, 4, 4);
-  ck.no_overlap("out", ro, "x", rx, true);
-  a.x = rx.begin, a.out = ro.begin;
+  a.x = ck.span("x", r.ptr(0), elems, 4, 4);
+  a.out = ck.span("out", r.ptr(1), elems, 4, 4);
+  ck.no_overlap("out", a.out, "x", a.x, true);
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -123,10 +122,9 @@ uint64_t issue_rope(OpContext& ctx, const wasmtime_val_raw_t* args) {
   if (!(a.theta > 0.0f) || a.theta == __builtin_inff()) ck.fail("theta must be finite and > 0");
   a.adjacent = r.u32(7) & kRopeAdjacent;
   uint64_t elems = ck.product("rows*heads*head_dim", {uint64_t(a.rows), uint64_t(a.heads), uint64_t(a.head_dim)});
-  ByteRange rx = ck.span("x", r.ptr(0), elems, 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(1), elems, 4, 4);
-  ck.no_overlap("out", ro, "x", rx, true);
-  a.x = rx.begin, a.out = ro.begin;
+  a.x = ck.span("x", r.ptr(0), elems, 4, 4);
+  a.out = ck.span("out", r.ptr(1), elems, 4, 4);
+  ck.no_overlap("out", a.out, "x", a.x, true);
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -148,14 +146,13 @@ uint64_t issue_attention(OpContext& ctx, const wasmtime_val_raw_t* args) {
             std::to_string(a.kv_heads));
   uint64_t q_elems = ck.product("seq_q*heads*head_dim", {uint64_t(a.seq_q), uint64_t(a.heads), uint64_t(a.head_dim)});
   uint64_t kv_elems = ck.product("seq_kv*kv_heads*head_dim", {uint64_t(a.seq_kv), uint64_t(a.kv_heads), uint64_t(a.head_dim)});
-  ByteRange rq = ck.span("q", r.ptr(0), q_elems, 4, 4);
-  ByteRange rk = ck.span("k", r.ptr(1), kv_elems, 4, 4);
-  ByteRange rv = ck.span("v", r.ptr(2), kv_elems, 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(3), q_elems, 4, 4);
-  ck.no_overlap("out", ro, "q", rq, false);
-  ck.no_overlap("out", ro, "k", rk, false);
-  ck.no_overlap("out", ro, "v", rv, false);
-  a.q = rq.begin, a.k = rk.begin, a.v = rv.begin, a.out = ro.begin;
+  a.q = ck.span("q", r.ptr(0), q_elems, 4, 4);
+  a.k = ck.span("k", r.ptr(1), kv_elems, 4, 4);
+  a.v = ck.span("v", r.ptr(2), kv_elems, 4, 4);
+  a.out = ck.span("out", r.ptr(3), q_elems, 4, 4);
+  ck.no_overlap("out", a.out, "q", a.q, false);
+  ck.no_overlap("out", a.out, "k", a.k, false);
+  ck.no_overlap("out", a.out, "v", a.v, false);
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -168,21 +165,22 @@ uint64_t issue_gather(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.n = ck.dim("n", r.i32(4));
   a.dim = ck.dim("dim", r.i32(5));
   a.type = ck.dtype("dtype", r.u32(6));
-  if (is_block_quantized(a.type) && a.dim % 32 != 0)
-    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of 32 for a quantized table");
-  ByteRange rt = ck.span("table", r.ptr(0), uint64_t(a.rows), row_bytes(a.type, a.dim), a.type == DType::f32 ? 4 : 2);
-  ByteRange ri = ck.span("ids", r.ptr(2), uint64_t(a.n), 4, 4);
-  ByteRange ro = ck.span("out", r.ptr(3), ck.product("n*dim", {uint64_t(a.n), uint64_t(a.dim)}), 4, 4);
-  ck.no_overlap("out", ro, "table", rt, false);
-  ck.no_overlap("out", ro, "ids", ri, false);
+  if (is_block_quantized(a.type) && a.dim % kQBlock != 0)
+    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of " + std::to_string(kQBlock) +
+            " for a quantized table");
+  a.table_row_bytes = row_bytes(a.type, uint64_t(a.dim));
+  a.table = ck.span("table", r.ptr(0), uint64_t(a.rows), a.table_row_bytes, a.type == DType::f32 ? 4 : 2);
+  a.ids = ck.span("ids", r.ptr(2), uint64_t(a.n), 4, 4);
+  a.out = ck.span("out", r.ptr(3), ck.product("n*dim", {uint64_t(a.n), uint64_t(a.dim)}), 4, 4);
+  ck.no_overlap("out", a.out, "table", a.table, false);
+  ck.no_overlap("out", a.out, "ids", a.ids, false);
   for (int32_t i = 0; i < a.n; ++i) {
     int32_t id;
-    std::memcpy(&id, ctx.memory_base + ri.begin + 4 * uint64_t(i), 4);
+    std::memcpy(&id, ctx.memory_base + a.ids.offset + 4 * uint64_t(i), 4);
     if (id < 0 || id >= a.rows)
       ck.fail("ids[" + std::to_string(i) + "] = " + std::to_string(id) + " is outside [0, " +
               std::to_string(a.rows) + ")");
   }
-  a.table = rt.begin, a.ids = ri.begin, a.out = ro.begin;
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -195,15 +193,18 @@ uint64_t issue_hint(OpContext& ctx, const wasmtime_val_raw_t* args) {
   int32_t len = ck.dim("len", r.i32(1), 0);
   int32_t code = r.i32(2);
   if (Prefetch) {
-    if (code != 0 && code != 1) ck.fail("where = " + std::to_string(code) + " must be 0 (host) or 1 (device)");
-    h.hint = code ? Hint::prefetch_device : Hint::prefetch_host;
+    if (code != kPrefetchHost && code != kPrefetchDevice)
+      ck.fail("where = " + std::to_string(code) + " must be " + std::to_string(kPrefetchHost) + " (host) or " +
+              std::to_string(kPrefetchDevice) + " (device)");
+    h.hint = code == kPrefetchDevice ? Hint::prefetch_device : Hint::prefetch_host;
   } else {
-    if (code != 1) ck.fail("advice = " + std::to_string(code) + " is unknown (1 = read-mostly)");
+    if (code != kAdviseReadMostly)
+      ck.fail("advice = " + std::to_string(code) + " is unknown (" + std::to_string(kAdviseReadMostly) +
+              " = read-mostly)");
     h.hint = Hint::read_mostly;
   }
-  ByteRange rp = ck.span("ptr", r.ptr(0), uint64_t(len), 1, 1);
-  h.ptr = rp.begin, h.len = rp.size();
-  if (h.len) ctx.executor.run(h);
+  h.range = ck.span("ptr", r.ptr(0), uint64_t(len), 1, 1);
+  if (h.range.bytes) ctx.executor.run(h);
   return ck.bytes_touched();
 }
 
@@ -233,5 +234,29 @@ constexpr OpDef kOps[] = {
 }  // namespace
 
 std::span<const OpDef> op_table() { return kOps; }
+
+std::vector<std::pair<std::string, int64_t>> abi_constants() {
+  // Read from the entities validation and the backends use (DType, row_bytes,
+  // the abi:: flags), not from the macros, so a value written down twice shows.
+  return {
+      {"ZW_ABI_VERSION", abi::kVersion},
+      {"ZW_DTYPE_F32", int64_t(DType::f32)},
+      {"ZW_DTYPE_F16", int64_t(DType::f16)},
+      {"ZW_DTYPE_Q8_0", int64_t(DType::q8_0)},
+      {"ZW_DTYPE_Q4_1", int64_t(DType::q4_1)},
+      {"ZW_DTYPE_COUNT", kDTypeCount},
+      {"ZW_QBLOCK", int64_t(kQBlock)},
+      {"ZW_Q8_0_BYTES", int64_t(row_bytes(DType::q8_0, kQBlock))},
+      {"ZW_Q4_1_BYTES", int64_t(row_bytes(DType::q4_1, kQBlock))},
+      {"ZW_ACCUMULATE", abi::kMatmulAccumulate},
+      {"ZW_B_DTYPE_SHIFT", abi::kMatmulDTypeShift},
+      {"ZW_B_DTYPE_MASK", abi::kMatmulDTypeMask},
+      {"ZW_CAUSAL", abi::kCausal},
+      {"ZW_ROPE_ADJACENT", abi::kRopeAdjacent},
+      {"ZW_HOST", abi::kPrefetchHost},
+      {"ZW_DEVICE", abi::kPrefetchDevice},
+      {"ZW_ADVISE_READ_MOSTLY", abi::kAdviseReadMostly},
+  };
+}
 
 }  // namespace zw

@@ -29,7 +29,7 @@ uint64_t ArgChecker::product(const char* what, std::initializer_list<uint64_t> d
   return p;
 }
 
-ByteRange ArgChecker::span(const char* arg, uint32_t off, uint64_t count, uint64_t elem_bytes,
+Operand ArgChecker::span(const char* arg, uint32_t off, uint64_t count, uint64_t elem_bytes,
                            uint64_t align) {
   uint64_t bytes = 0;
   uint64_t end = 0;
@@ -45,18 +45,18 @@ ByteRange ArgChecker::span(const char* arg, uint32_t off, uint64_t count, uint64
     fail(std::string("argument ") + arg + " = " + hex(off) + " is not " + std::to_string(align) +
          "-byte aligned");
   bytes_ += bytes;
-  return {off, end};
+  return {off, bytes};
 }
 
-void ArgChecker::no_overlap(const char* out_arg, ByteRange out, const char* in_arg, ByteRange in,
+void ArgChecker::no_overlap(const char* out_arg, Operand out, const char* in_arg, Operand in,
                             bool exact_alias_ok) {
-  bool disjoint = out.end <= in.begin || in.end <= out.begin;
+  bool disjoint = out.end() <= in.offset || in.end() <= out.offset;
   if (disjoint) return;
-  bool exact = out.begin == in.begin && out.end == in.end;
+  bool exact = out.offset == in.offset && out.bytes == in.bytes;
   if (exact && exact_alias_ok) return;
-  fail(std::string("output ") + out_arg + " [" + hex(out.begin) + ", " + hex(out.end) + ") " +
+  fail(std::string("output ") + out_arg + " [" + hex(out.offset) + ", " + hex(out.end()) + ") " +
        (exact ? "may not alias" : "partially overlaps") + " input " + in_arg + " [" +
-       hex(in.begin) + ", " + hex(in.end) + ")");
+       hex(in.offset) + ", " + hex(in.end()) + ")");
 }
 
 void ArgChecker::flags(uint32_t value, uint32_t allowed) {

@@ -20,24 +20,19 @@ class OpError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A validated byte range [begin, end) of guest memory.
-struct ByteRange {
-  uint64_t begin = 0, end = 0;
-  uint64_t size() const { return end - begin; }
-};
-
 class ArgChecker {
  public:
   ArgChecker(const char* op, uint64_t memory_size) : op_(op), memory_size_(memory_size) {}
 
   // A dimension or count that must be >= min.
   int32_t dim(const char* arg, int32_t value, int32_t min = 1);
-  // count * elem_bytes bytes at guest offset `off`, aligned to `align`.
-  ByteRange span(const char* arg, uint32_t off, uint64_t count, uint64_t elem_bytes, uint64_t align);
+  // count * elem_bytes bytes at guest offset `off`, aligned to `align`: the
+  // operand exactly as backends receive it.
+  Operand span(const char* arg, uint32_t off, uint64_t count, uint64_t elem_bytes, uint64_t align);
   // Product of dims, overflow-checked (dims are already >= 0).
   uint64_t product(const char* what, std::initializer_list<uint64_t> dims);
   // `out` must be disjoint from `in`, or (if allowed) exactly the same range.
-  void no_overlap(const char* out_arg, ByteRange out, const char* in_arg, ByteRange in,
+  void no_overlap(const char* out_arg, Operand out, const char* in_arg, Operand in,
                   bool exact_alias_ok);
   // Only `allowed` bits may be set in `flags`.
   void flags(uint32_t flags, uint32_t allowed);

@@ -139,6 +139,11 @@ NB_MODULE(_zerowasm, m) {
     return out;
   });
   m.def("op_names", &zw::op_names);
+  m.def("abi", [] {
+    nb::dict constants;
+    for (const auto& [name, value] : zw::abi_constants()) constants[name.c_str()] = value;
+    return constants;
+  });
 
   nb::class_<zw::Runtime>(m, "Runtime")
       .def("__init__", [](zw::Runtime* self, const std::string& backend, const std::string& memory,

@@ -42,7 +42,9 @@ void bench_matmul(Arena& ar, Executor& ex, int m, int k, int n, DType t, const c
   Offset oa = ar.put(a), ob = ar.put(w.bytes), oc = ar.alloc(static_cast<size_t>(m) * n * 4);
   double flops = 2.0 * m * n * k;
   int iters = std::max(1, static_cast<int>(3e8 / flops));
-  double s = best_time([&] { ex.run(MatmulArgs{oa, ob, oc, m, n, k, t, false}); }, iters);
+  const MatmulArgs args{{oa, a.size() * 4}, {ob, w.bytes.size()}, {oc, uint64_t(m) * n * 4}, m, n, k, t,
+                        w.bytes.size() / n, false};
+  double s = best_time([&] { ex.run(args); }, iters);
   std::printf("matmul %-5s m=%-4d k=%-5d n=%-5d %9.1f us %8.1f GFLOP/s\n", label, m, k, n,
               s * 1e6, flops / s * 1e-9);
 }
@@ -70,29 +72,33 @@ int run_bench(Arena& ar, Executor& ex, const std::string& only) {
   Offset ox = ar.put(x), oy = ar.put(x), ov = ar.put(x), oz = ar.alloc(x.size() * 4);
   Offset og = ar.put(randn(1536));
   auto report = [](const char* what, double s) { std::printf("%-40s %10.1f ns\n", what, s * 1e9); };
+  auto f32s = [](Offset off, uint64_t count) { return Operand{off, count * 4}; };
   report("add n=16 (per op, through executor)",
-         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 16, 0}); }, 1000000));
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, f32s(ox, 16), f32s(oy, 16), f32s(oz, 16), 16, 0}); }, 1000000));
   report("add n=4096",
-         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 4096, 0}); }, 100000));
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, f32s(ox, 4096), f32s(oy, 4096), f32s(oz, 4096), 4096, 0}); }, 100000));
   report("add n=196608",
-         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, ox, oy, oz, 196608, 0}); }, 2000));
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::add, f32s(ox, 196608), f32s(oy, 196608), f32s(oz, 196608), 196608, 0}); }, 2000));
   report("gelu n=196608 (128x1536)",
-         best_time([&] { ex.run(ElementwiseArgs{Elementwise::gelu, ox, 0, oz, 196608, 0}); }, 500));
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::gelu, f32s(ox, 196608), f32s(ox, 196608), f32s(oz, 196608), 196608, 0}); }, 500));
   report("silu n=1536",
-         best_time([&] { ex.run(ElementwiseArgs{Elementwise::silu, ox, 0, oz, 1536, 0}); }, 100000));
+         best_time([&] { ex.run(ElementwiseArgs{Elementwise::silu, f32s(ox, 1536), f32s(ox, 1536), f32s(oz, 1536), 1536, 0}); }, 100000));
   report("rmsnorm 1x576",
-         best_time([&] { ex.run(NormArgs{true, ox, og, 0, oz, 1, 576, 1e-5f}); }, 100000));
+         best_time([&] { ex.run(NormArgs{true, f32s(ox, 576), f32s(og, 576), {}, f32s(oz, 576), 1, 576, 1e-5f}); }, 100000));
   report("layernorm 128x384",
-         best_time([&] { ex.run(NormArgs{false, ox, og, og, oz, 128, 384, 1e-12f}); }, 5000));
+         best_time([&] { ex.run(NormArgs{false, f32s(ox, 128 * 384), f32s(og, 384), f32s(og, 384), f32s(oz, 128 * 384), 128, 384, 1e-12f}); }, 5000));
   report("softmax 1536x128 (12 heads x 128 rows)",
-         best_time([&] { ex.run(SoftmaxArgs{ox, oz, 1536, 128, 0.17f, false}); }, 2000));
+         best_time([&] { ex.run(SoftmaxArgs{f32s(ox, 1536 * 128), f32s(oz, 1536 * 128), 1536, 128, 0.17f, false}); }, 2000));
   report("rope 1x9x64 pos 100",
-         best_time([&] { ex.run(RopeArgs{ox, oz, 1, 9, 64, 100, 1e5f, true}); }, 100000));
+         best_time([&] { ex.run(RopeArgs{f32s(ox, 9 * 64), f32s(oz, 9 * 64), 1, 9, 64, 100, 1e5f, true}); }, 100000));
   report("attention decode q=1 kv=256 9/3 heads d=64",
-         best_time([&] { ex.run(AttentionArgs{ox, oy, ov, oz, 1, 256, 9, 3, 64, 0.125f, true}); },
+         best_time([&] { ex.run(AttentionArgs{f32s(ox, 9 * 64), f32s(oy, 256 * 3 * 64), f32s(ov, 256 * 3 * 64),
+                                                 f32s(oz, 9 * 64), 1, 256, 9, 3, 64, 0.125f, true}); },
                    20000));
   report("attention prefill 128x128 12 heads d=32",
-         best_time([&] { ex.run(AttentionArgs{ox, oy, ov, oz, 128, 128, 12, 12, 32, 0.17f, false}); },
+         best_time([&] { ex.run(AttentionArgs{f32s(ox, 128 * 12 * 32), f32s(oy, 128 * 12 * 32),
+                                                 f32s(ov, 128 * 12 * 32), f32s(oz, 128 * 12 * 32), 128, 128, 12,
+                                                 12, 32, 0.17f, false}); },
                    500));
   return 0;
 }

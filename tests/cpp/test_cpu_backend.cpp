@@ -41,7 +41,8 @@ void test_matmul(Arena& ar, Executor& ex) {
         Weights b = random_weights(t, s.n, k);
         std::vector<float> c0 = randn(static_cast<size_t>(s.m) * s.n);
         Offset oa = ar.put(a), ob = ar.put(b.bytes), oc = ar.put(c0);
-        ex.run(MatmulArgs{oa, ob, oc, s.m, s.n, k, t, acc});
+        ex.run(MatmulArgs{{oa, a.size() * 4}, {ob, b.bytes.size()}, {oc, c0.size() * 4}, s.m, s.n, k, t,
+                          b.bytes.size() / s.n, acc});
         ex.sync();
         std::vector<double> ref = ref_matmul(a, b.values, acc ? &c0 : nullptr, s.m, s.n, k);
         check_close(ar.get<float>(oc, ref.size()), ref, kTol,
@@ -65,7 +66,8 @@ void test_elementwise(Arena& ar, Executor& ex) {
         float s = -1.75f;
         Offset oa = ar.put(a), ob = ar.put(b);
         Offset out = alias == 1 ? oa : alias == 2 ? ob : ar.alloc(n * 4);
-        ex.run(ElementwiseArgs{op, oa, binary ? ob : 0, out, n, s});
+        const uint64_t bytes = uint64_t(n) * 4;
+        ex.run(ElementwiseArgs{op, {oa, bytes}, {binary ? ob : oa, bytes}, {out, bytes}, n, s});
         std::vector<double> ref = ref_elementwise(op, a, b, s);
         check_close(ar.get<float>(out, n), ref, kTol,
                     "elementwise op=" + std::to_string(static_cast<int>(op)) +
@@ -87,7 +89,9 @@ void test_norms(Arena& ar, Executor& ex) {
         float eps = rms ? 1e-5f : 1e-12f;
         Offset ox = ar.put(x), og = ar.put(g), ob = ar.put(b);
         Offset out = alias ? ox : ar.alloc(n * 4);
-        ex.run(NormArgs{rms, ox, og, rms ? 0 : ob, out, s.rows, s.cols, eps});
+        const uint64_t row = uint64_t(s.cols) * 4;
+        ex.run(NormArgs{rms, {ox, n * 4}, {og, row}, rms ? Operand{} : Operand{ob, row}, {out, n * 4}, s.rows,
+                        s.cols, eps});
         std::vector<double> ref = ref_norm(rms, x, g, b, s.rows, s.cols, eps);
         check_close(ar.get<float>(out, n), ref, kTol,
                     std::string(rms ? "rmsnorm" : "layernorm") + " " + std::to_string(s.rows) +
@@ -108,7 +112,7 @@ void test_softmax(Arena& ar, Executor& ex) {
         std::vector<float> x = randn(n, 4.0f);
         Offset ox = ar.put(x);
         Offset out = causal ? ox : ar.alloc(n * 4);  // alias on half the cases
-        ex.run(SoftmaxArgs{ox, out, s.rows, s.cols, scale, causal});
+        ex.run(SoftmaxArgs{{ox, n * 4}, {out, n * 4}, s.rows, s.cols, scale, causal});
         std::vector<double> ref = ref_softmax(x, s.rows, s.cols, scale, causal);
         check_close(ar.get<float>(out, n), ref, kTol,
                     "softmax " + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
@@ -130,7 +134,7 @@ void test_rope(Arena& ar, Executor& ex) {
             std::vector<float> x = randn(n);
             Offset ox = ar.put(x);
             Offset out = pos0 == 7 ? ox : ar.alloc(n * 4);
-            ex.run(RopeArgs{ox, out, rows, heads, d, pos0, theta, adjacent});
+            ex.run(RopeArgs{{ox, n * 4}, {out, n * 4}, rows, heads, d, pos0, theta, adjacent});
             std::vector<double> ref = ref_rope(x, rows, heads, d, pos0, theta, adjacent);
             check_close(ar.get<float>(out, n), ref, kTol,
                         "rope rows=" + std::to_string(rows) + " heads=" + std::to_string(heads) +
@@ -155,7 +159,8 @@ void test_attention(Arena& ar, Executor& ex) {
       std::vector<float> v = randn(static_cast<size_t>(s.skv) * s.kvh * s.d);
       float scale = 1.0f / std::sqrt(static_cast<float>(s.d));
       Offset oq = ar.put(q), ok = ar.put(k), ov = ar.put(v), out = ar.alloc(q.size() * 4);
-      ex.run(AttentionArgs{oq, ok, ov, out, s.sq, s.skv, s.h, s.kvh, s.d, scale, causal});
+      ex.run(AttentionArgs{{oq, q.size() * 4}, {ok, k.size() * 4}, {ov, v.size() * 4}, {out, q.size() * 4},
+                           s.sq, s.skv, s.h, s.kvh, s.d, scale, causal});
       std::vector<double> ref = ref_attention(q, k, v, s.sq, s.skv, s.h, s.kvh, s.d, scale, causal);
       check_close(ar.get<float>(out, q.size()), ref, kTol,
                   "attention sq=" + std::to_string(s.sq) + " skv=" + std::to_string(s.skv) +
@@ -175,7 +180,8 @@ void test_gather(Arena& ar, Executor& ex) {
       for (int32_t& id : ids) id = randint(0, rows - 1);
       ids[0] = 0, ids[1] = rows - 1, ids[2] = ids[3];
       Offset ot = ar.put(w.bytes), oi = ar.put(ids), out = ar.alloc(static_cast<size_t>(n) * dim * 4);
-      ex.run(GatherArgs{ot, rows, oi, out, n, dim, t});
+      ex.run(GatherArgs{{ot, w.bytes.size()}, rows, {oi, ids.size() * 4}, {out, uint64_t(n) * dim * 4}, n, dim,
+                        t, w.bytes.size() / rows});
       std::vector<double> ref;
       for (int32_t id : ids)
         ref.insert(ref.end(), w.values.begin() + static_cast<long>(id) * dim,
@@ -231,7 +237,8 @@ void test_concurrent_instances(Backend& backend) {
       std::vector<double> ref = ref_matmul(a, bd, nullptr, m, n, k);
       Offset oa = ar.put(a), ob = ar.put(b), oc = ar.alloc(m * n * 4);
       for (int rep = 0; rep < 30; ++rep) {
-        ex->run(MatmulArgs{oa, ob, oc, m, n, k, DType::f32, false});
+        ex->run(MatmulArgs{{oa, a.size() * 4}, {ob, b.size() * 4}, {oc, uint64_t(m) * n * 4}, m, n, k, DType::f32,
+                           uint64_t(k) * 4, false});
         if (rel_err(ar.get<float>(oc, m * n), ref) > kTol) ++failures[t];
       }
     });

@@ -9,7 +9,6 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/thread_pool.hpp"
-#include "kernels/kernel_math.h"
 
 #if defined(__APPLE__)
 #include <sys/sysctl.h>
@@ -17,14 +16,6 @@
 
 namespace zw {
 namespace {
-
-static_assert(static_cast<int>(DType::f32) == ZW_DTYPE_F32 &&
-                  static_cast<int>(DType::f16) == ZW_DTYPE_F16 &&
-                  static_cast<int>(DType::q8_0) == ZW_DTYPE_Q8_0 &&
-                  static_cast<int>(DType::q4_1) == ZW_DTYPE_Q4_1,
-              "kernel_math dtype codes must match op_args DType");
-static_assert(row_bytes(DType::q8_0, 32) == ZW_Q8_0_BYTES && row_bytes(DType::q4_1, 32) == ZW_Q4_1_BYTES,
-              "block sizes must agree");
 
 class CpuExecutor final : public Executor {
  public:
@@ -65,8 +56,8 @@ class CpuExecutor final : public Executor {
 
  private:
   // base() is re-read per op: it never moves, but reading it is as cheap as caching it.
-  uint8_t* bytes(Offset off) const { return memory_.base() + off; }
-  float* f32(Offset off) const { return reinterpret_cast<float*>(bytes(off)); }
+  uint8_t* bytes(const Operand& o) const { return memory_.base() + o.offset; }
+  float* f32(const Operand& o) const { return reinterpret_cast<float*>(bytes(o)); }
 
   LinearMemory& memory_;
 };

@@ -61,7 +61,7 @@ set(_zw_out ${CMAKE_BINARY_DIR}/zerowasm_cuda)
 file(MAKE_DIRECTORY ${_zw_out})
 file(GLOB _zw_kernel_sources CONFIGURE_DEPENDS ${_zw_cuda_dir}/kernels/*.cu ${_zw_cuda_dir}/kernels/*.cuh
      ${_zw_cuda_dir}/kernels/*.h)
-list(APPEND _zw_kernel_sources ${_zw_csrc}/kernels/kernel_math.h)
+list(APPEND _zw_kernel_sources ${_zw_csrc}/kernels/kernel_math.h ${_zw_csrc}/../guest/include/zerowasm_abi.h)
 
 add_custom_command(
   OUTPUT ${_zw_out}/zw_kernels.fatbin

@@ -153,7 +153,7 @@ void CudaExecutor::run(const MatmulArgs& a) {
   p.a = dev(a.a);
   p.b = dev(a.b);
   p.c = dev(a.c);
-  p.b_row_bytes = static_cast<int64_t>(row_bytes(a.b_type, static_cast<uint64_t>(a.k)));
+  p.b_row_bytes = static_cast<int64_t>(a.b_row_bytes);
   p.m = a.m;
   p.n = a.n;
   p.k = a.k;
@@ -278,7 +278,7 @@ void CudaExecutor::run(const GatherArgs& a) {
   p.table = dev(a.table);
   p.ids = dev(a.ids);
   p.out = dev(a.out);
-  p.row_bytes = static_cast<int64_t>(row_bytes(a.type, static_cast<uint64_t>(a.dim)));
+  p.row_bytes = static_cast<int64_t>(a.table_row_bytes);
   p.rows = a.rows;
   p.n = a.n;
   p.dim = a.dim;
@@ -290,10 +290,10 @@ void CudaExecutor::run(const GatherArgs& a) {
 
 void CudaExecutor::run(const HintArgs& a) {
   // Hints only steer managed-memory placement; registered host memory stays put.
-  if (!managed_ || a.len == 0 || !memory_) return;
+  if (!managed_ || a.range.bytes == 0 || !memory_) return;
   const uint64_t committed = memory_->committed();
-  const uint64_t begin = a.ptr / kHintAlign * kHintAlign;
-  const uint64_t end = std::min<uint64_t>(ceil_div(a.ptr + a.len, kHintAlign) * kHintAlign, committed);
+  const uint64_t begin = a.range.offset / kHintAlign * kHintAlign;
+  const uint64_t end = std::min<uint64_t>(ceil_div(a.range.end(), kHintAlign) * kHintAlign, committed);
   if (end <= begin) return;
   const CUdeviceptr ptr = dev(begin);
   const size_t bytes = static_cast<size_t>(end - begin);

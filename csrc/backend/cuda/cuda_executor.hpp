@@ -54,6 +54,7 @@ class CudaExecutor final : public zw::Executor, public MemoryListener {
   void launch(Kernel kernel, const char* op, uint64_t blocks, unsigned threads, unsigned shared_bytes,
               const Params& params);
   zw_cuda::DevPtr dev(Offset off) const { return dev_base_ + off; }
+  zw_cuda::DevPtr dev(const Operand& o) const { return dev_base_ + o.offset; }
 
   std::shared_ptr<Device> device_;
   const Driver& drv_;

@@ -82,10 +82,6 @@ class MetalExecutor final : public Executor, public MemoryListener {
     ViewSpan span;
     id<MTLBuffer> buffer;  // strong: wraps base + span.offset, no copy, no deallocator
   };
-  struct Range {
-    Offset offset;
-    uint64_t bytes;
-  };
   struct InFlight {
     id<MTLCommandBuffer> commands;  // strong until its status has been checked
     std::string ops;                // what it ran, for error messages
@@ -93,14 +89,14 @@ class MetalExecutor final : public Executor, public MemoryListener {
 
   // Before encoding an op: fail if memory is gone or an earlier command
   // buffer failed; make sure a view holds every range (may finish queued work).
-  void prepare(std::initializer_list<Range> ranges);
+  void prepare(std::initializer_list<Operand> operands);
   void refresh_grid();
   const View* view_for(Offset off, uint64_t bytes) const;
   id<MTLBuffer> wrap(const ViewSpan& span);
 
   id<MTLComputePipelineState> pipeline(Kernel kernel);
   id<MTLComputeCommandEncoder> encoder();
-  void bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, Offset off, uint64_t bytes);
+  void bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, const Operand& operand);
   void finish_op(const char* op);
 
   void commit_open();      // end encoding, commit, move to in_flight_

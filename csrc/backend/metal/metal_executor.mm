@@ -157,11 +157,11 @@ const MetalExecutor::View* MetalExecutor::view_for(Offset off, uint64_t bytes) c
   return nullptr;
 }
 
-void MetalExecutor::prepare(std::initializer_list<Range> ranges) {
+void MetalExecutor::prepare(std::initializer_list<Operand> ranges) {
   if (memory_ == nullptr) throw Error("Metal: op after the instance's memory was released");
   throw_failure();
   refresh_grid();
-  for (const Range& range : ranges) {
+  for (const Operand& range : ranges) {
     if (view_for(range.offset, range.bytes) != nullptr) continue;
     // Longer than any grid view guarantees: wrap a view fitted around it.
     // Finish queued work first (the new view aliases the ones it used).
@@ -177,7 +177,7 @@ void MetalExecutor::prepare(std::initializer_list<Range> ranges) {
       // Nothing queued uses any view now, but this op may: evict the oldest
       // view that holds none of its ranges (an op has fewer ranges than views).
       auto holds_a_range = [&](const View& view) {
-        for (const Range& r : ranges)
+        for (const Operand& r : ranges)
           if (view.span.contains(r.offset, r.bytes)) return true;
         return false;
       };
@@ -224,11 +224,12 @@ id<MTLComputeCommandEncoder> MetalExecutor::encoder() {
   return encoder_;
 }
 
-void MetalExecutor::bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, Offset off,
-                         uint64_t bytes) {
-  const View* view = view_for(off, bytes);
+void MetalExecutor::bind(id<MTLComputeCommandEncoder> encoder, NSUInteger index, const Operand& operand) {
+  const View* view = view_for(operand.offset, operand.bytes);
   if (view == nullptr) throw Error("Metal: internal error: no view holds a prepared range");
-  [encoder setBuffer:view->buffer offset:static_cast<NSUInteger>(off - view->span.offset) atIndex:index];
+  [encoder setBuffer:view->buffer
+              offset:static_cast<NSUInteger>(operand.offset - view->span.offset)
+             atIndex:index];
 }
 
 void MetalExecutor::finish_op(const char* op) {
@@ -331,8 +332,8 @@ void MetalExecutor::run(const MatmulArgs& args) {
     const uint64_t m = static_cast<uint64_t>(args.m);
     const uint64_t n = static_cast<uint64_t>(args.n);
     const uint64_t k = static_cast<uint64_t>(args.k);
-    const uint64_t b_row = row_bytes(args.b_type, k);
-    prepare({{args.a, m * k * 4}, {args.b, n * b_row}, {args.c, m * n * 4}});
+    const uint64_t b_row = args.b_row_bytes;
+    prepare({args.a, args.b, args.c});
 
     const ZwMatmulParams params{static_cast<uint32_t>(m), static_cast<uint32_t>(n),
                                 static_cast<uint32_t>(k), static_cast<uint32_t>(b_row),
@@ -363,9 +364,9 @@ void MetalExecutor::run(const MatmulArgs& args) {
     }
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.a, m * k * 4);
-    bind(enc, 1, args.b, n * b_row);
-    bind(enc, 2, args.c, m * n * 4);
+    bind(enc, 0, args.a);
+    bind(enc, 1, args.b);
+    bind(enc, 2, args.c);
     [enc setBytes:&params length:sizeof(params) atIndex:3];
     if (m > ZW_MV_MAX_ROWS) [enc setThreadgroupMemoryLength:ZW_MM_TILE_FLOATS * sizeof(float) atIndex:0];
     [enc dispatchThreadgroups:groups threadsPerThreadgroup:threads];
@@ -376,12 +377,11 @@ void MetalExecutor::run(const MatmulArgs& args) {
 void MetalExecutor::run(const ElementwiseArgs& args) {
   with_autorelease_pool([&] {
     const uint64_t n = static_cast<uint64_t>(args.n);
-    const uint64_t bytes = n * 4;
     const bool binary = args.op == Elementwise::add || args.op == Elementwise::mul;
     if (binary) {
-      prepare({{args.a, bytes}, {args.b, bytes}, {args.out, bytes}});
+      prepare({args.a, args.b, args.out});
     } else {
-      prepare({{args.a, bytes}, {args.out, bytes}});
+      prepare({args.a, args.out});
     }
     Kernel kernel = Kernel::add;
     const char* op = "add";
@@ -397,13 +397,13 @@ void MetalExecutor::run(const ElementwiseArgs& args) {
     const NSUInteger width = threads_for(state, 256);
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.a, bytes);
+    bind(enc, 0, args.a);
     if (binary) {
-      bind(enc, 1, args.b, bytes);
-      bind(enc, 2, args.out, bytes);
+      bind(enc, 1, args.b);
+      bind(enc, 2, args.out);
       [enc setBytes:&params length:sizeof(params) atIndex:3];
     } else {
-      bind(enc, 1, args.out, bytes);
+      bind(enc, 1, args.out);
       [enc setBytes:&params length:sizeof(params) atIndex:2];
     }
     [enc dispatchThreadgroups:MTLSizeMake(std::min(ceil_div(n, width), kMaxStrideGroups), 1, 1)
@@ -417,19 +417,18 @@ void MetalExecutor::run(const NormArgs& args) {
     const uint64_t rows = static_cast<uint64_t>(args.rows);
     const uint64_t cols = static_cast<uint64_t>(args.cols);
     if (args.rms) {
-      prepare({{args.x, rows * cols * 4}, {args.gamma, cols * 4}, {args.out, rows * cols * 4}});
+      prepare({args.x, args.gamma, args.out});
     } else {
-      prepare({{args.x, rows * cols * 4}, {args.gamma, cols * 4}, {args.beta, cols * 4},
-               {args.out, rows * cols * 4}});
+      prepare({args.x, args.gamma, args.beta, args.out});
     }
     id<MTLComputePipelineState> state = pipeline(args.rms ? Kernel::rmsnorm : Kernel::layernorm);
     const ZwNormParams params{static_cast<uint32_t>(rows), static_cast<uint32_t>(cols), args.eps};
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.x, rows * cols * 4);
-    bind(enc, 1, args.gamma, cols * 4);
-    if (!args.rms) bind(enc, 2, args.beta, cols * 4);
-    bind(enc, 3, args.out, rows * cols * 4);
+    bind(enc, 0, args.x);
+    bind(enc, 1, args.gamma);
+    if (!args.rms) bind(enc, 2, args.beta);
+    bind(enc, 3, args.out);
     [enc setBytes:&params length:sizeof(params) atIndex:4];
     [enc setThreadgroupMemoryLength:kReductionScratchBytes atIndex:0];
     [enc dispatchThreadgroups:MTLSizeMake(rows, 1, 1)
@@ -442,14 +441,14 @@ void MetalExecutor::run(const SoftmaxArgs& args) {
   with_autorelease_pool([&] {
     const uint64_t rows = static_cast<uint64_t>(args.rows);
     const uint64_t cols = static_cast<uint64_t>(args.cols);
-    prepare({{args.x, rows * cols * 4}, {args.out, rows * cols * 4}});
+    prepare({args.x, args.out});
     id<MTLComputePipelineState> state = pipeline(Kernel::softmax);
     const ZwSoftmaxParams params{static_cast<uint32_t>(rows), static_cast<uint32_t>(cols),
                                  args.scale, args.causal ? 1u : 0u};
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.x, rows * cols * 4);
-    bind(enc, 1, args.out, rows * cols * 4);
+    bind(enc, 0, args.x);
+    bind(enc, 1, args.out);
     [enc setBytes:&params length:sizeof(params) atIndex:2];
     [enc setThreadgroupMemoryLength:kReductionScratchBytes atIndex:0];
     [enc dispatchThreadgroups:MTLSizeMake(rows, 1, 1)
@@ -461,7 +460,7 @@ void MetalExecutor::run(const SoftmaxArgs& args) {
 void MetalExecutor::run(const RopeArgs& args) {
   with_autorelease_pool([&] {
     const uint64_t values = static_cast<uint64_t>(args.rows) * args.heads * args.head_dim;
-    prepare({{args.x, values * 4}, {args.out, values * 4}});
+    prepare({args.x, args.out});
     id<MTLComputePipelineState> state = pipeline(Kernel::rope);
 
     // Frequencies theta^(-2i/head_dim) in double, sent as float pairs hi + lo.
@@ -482,8 +481,8 @@ void MetalExecutor::run(const RopeArgs& args) {
     const NSUInteger width = threads_for(state, 256);
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.x, values * 4);
-    bind(enc, 1, args.out, values * 4);
+    bind(enc, 0, args.x);
+    bind(enc, 1, args.out);
     [enc setBytes:&params length:sizeof(params) atIndex:2];
     [enc setBytes:freqs.data() length:freqs.size() * sizeof(float) atIndex:3];
     [enc dispatchThreadgroups:MTLSizeMake(std::min(ceil_div(values / 2, width), kMaxStrideGroups), 1, 1)
@@ -495,9 +494,7 @@ void MetalExecutor::run(const RopeArgs& args) {
 void MetalExecutor::run(const AttentionArgs& args) {
   with_autorelease_pool([&] {
     const uint64_t hd = static_cast<uint64_t>(args.head_dim);
-    const uint64_t q_bytes = static_cast<uint64_t>(args.seq_q) * args.heads * hd * 4;
-    const uint64_t kv_bytes = static_cast<uint64_t>(args.seq_kv) * args.kv_heads * hd * 4;
-    prepare({{args.q, q_bytes}, {args.k, kv_bytes}, {args.v, kv_bytes}, {args.out, q_bytes}});
+    prepare({args.q, args.k, args.v, args.out});
     id<MTLComputePipelineState> state = pipeline(Kernel::attention);
 
     // Simdgroups per (query, head): enough to share a long KV cache, each
@@ -517,10 +514,10 @@ void MetalExecutor::run(const AttentionArgs& args) {
                                    static_cast<uint32_t>(hd), args.scale, args.causal ? 1u : 0u};
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.q, q_bytes);
-    bind(enc, 1, args.k, kv_bytes);
-    bind(enc, 2, args.v, kv_bytes);
-    bind(enc, 3, args.out, q_bytes);
+    bind(enc, 0, args.q);
+    bind(enc, 1, args.k);
+    bind(enc, 2, args.v);
+    bind(enc, 3, args.out);
     [enc setBytes:&params length:sizeof(params) atIndex:4];
     [enc setThreadgroupMemoryLength:static_cast<NSUInteger>(memory_bytes(simdgroups)) atIndex:0];
     [enc dispatchThreadgroups:MTLSizeMake(static_cast<NSUInteger>(args.heads), static_cast<NSUInteger>(args.seq_q), 1)
@@ -533,18 +530,17 @@ void MetalExecutor::run(const GatherArgs& args) {
   with_autorelease_pool([&] {
     const uint64_t n = static_cast<uint64_t>(args.n);
     const uint64_t dim = static_cast<uint64_t>(args.dim);
-    const uint64_t row = row_bytes(args.type, dim);
-    const uint64_t table_bytes = static_cast<uint64_t>(args.rows) * row;
-    prepare({{args.table, table_bytes}, {args.ids, n * 4}, {args.out, n * dim * 4}});
+    const uint64_t row = args.table_row_bytes;
+    prepare({args.table, args.ids, args.out});
     id<MTLComputePipelineState> state = pipeline(with_dtype(Kernel::gather_f32, args.type));
     const ZwGatherParams params{static_cast<uint32_t>(n), static_cast<uint32_t>(dim),
                                 static_cast<uint32_t>(row), static_cast<uint32_t>(args.rows)};
     const NSUInteger width = threads_for(state, std::min<uint64_t>(dim, 256));
     id<MTLComputeCommandEncoder> enc = encoder();
     [enc setComputePipelineState:state];
-    bind(enc, 0, args.table, table_bytes);
-    bind(enc, 1, args.ids, n * 4);
-    bind(enc, 2, args.out, n * dim * 4);
+    bind(enc, 0, args.table);
+    bind(enc, 1, args.ids);
+    bind(enc, 2, args.out);
     [enc setBytes:&params length:sizeof(params) atIndex:3];
     [enc dispatchThreadgroups:MTLSizeMake(ceil_div(dim, width), n, 1)
         threadsPerThreadgroup:MTLSizeMake(width, 1, 1)];

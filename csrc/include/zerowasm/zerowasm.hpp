@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "zerowasm/error.hpp"
@@ -205,5 +206,10 @@ class Runtime {
 
 // The op names of kernel ABI v1, in table order.
 std::vector<std::string> op_names();
+
+// The kernel ABI numbers (dtype codes, flag bits, block sizes) as this build's
+// op table compiled them, keyed by their #define names in the guest SDK's
+// zerowasm_abi.h ("ZW_DTYPE_F16", "ZW_ACCUMULATE", ...). For tools and tests.
+std::vector<std::pair<std::string, int64_t>> abi_constants();
 
 }  // namespace zw

@@ -184,7 +184,8 @@ void test_matmul(Arena& a) {
         Weights w = make_weights(t, s.n, k);
         std::vector<float> c0 = random_vec(static_cast<size_t>(s.m) * s.n);
         Offset ao = a.put(av), bo = a.put_bytes(w.bytes), co = a.put(c0);
-        a.exec->run(MatmulArgs{ao, bo, co, s.m, s.n, k, t, acc});
+        a.exec->run(MatmulArgs{{ao, av.size() * 4}, {bo, w.bytes.size()}, {co, c0.size() * 4}, s.m, s.n, k, t,
+                               w.bytes.size() / s.n, acc});
         a.exec->sync();
         std::vector<double> ref(c0.size()), scale(c0.size());
         for (int i = 0; i < s.m; ++i)
@@ -213,7 +214,8 @@ void test_elementwise(Arena& a) {
           Offset ao = a.put(av, misalign), bo = a.put(bv, misalign);
           Offset out = alias == 1 ? ao : alias == 2 ? bo : a.alloc(static_cast<size_t>(n) * 4, 64, misalign);
           const float s = 0.37f;
-          a.exec->run(ElementwiseArgs{op, ao, binary ? bo : 0, out, n, s});
+          const uint64_t bytes = uint64_t(n) * 4;
+          a.exec->run(ElementwiseArgs{op, {ao, bytes}, {binary ? bo : ao, bytes}, {out, bytes}, n, s});
           a.exec->sync();
           std::vector<double> ref(n);
           for (int i = 0; i < n; ++i) {
@@ -243,7 +245,9 @@ void test_norms(Arena& a) {
         Offset xo = a.put(x), go = a.put(g), bo = a.put(b);
         Offset out = alias ? xo : a.alloc(x.size() * 4);
         const float eps = 1e-5f;
-        a.exec->run(NormArgs{rms, xo, go, rms ? 0 : bo, out, rows, cols, eps});
+        const uint64_t row = uint64_t(cols) * 4;
+        a.exec->run(NormArgs{rms, {xo, x.size() * 4}, {go, row}, rms ? Operand{} : Operand{bo, row},
+                             {out, x.size() * 4}, rows, cols, eps});
         a.exec->sync();
         std::vector<double> ref(x.size());
         for (int r = 0; r < rows; ++r) {
@@ -273,7 +277,7 @@ void test_softmax(Arena& a) {
       std::vector<float> x = random_vec(static_cast<size_t>(cs.rows) * cs.cols, -4.0f, 4.0f);
       Offset xo = a.put(x);
       Offset out = alias ? xo : a.alloc(x.size() * 4);
-      a.exec->run(SoftmaxArgs{xo, out, cs.rows, cs.cols, cs.scale, cs.causal});
+      a.exec->run(SoftmaxArgs{{xo, x.size() * 4}, {out, x.size() * 4}, cs.rows, cs.cols, cs.scale, cs.causal});
       a.exec->sync();
       std::vector<double> ref(x.size(), 0.0);
       for (int r = 0; r < cs.rows; ++r) {
@@ -302,7 +306,7 @@ void test_rope(Arena& a) {
           std::vector<float> x = random_vec(static_cast<size_t>(rows) * heads * head_dim);
           Offset xo = a.put(x);
           Offset out = alias ? xo : a.alloc(x.size() * 4);
-          a.exec->run(RopeArgs{xo, out, rows, heads, head_dim, pos0, theta, adjacent});
+          a.exec->run(RopeArgs{{xo, x.size() * 4}, {out, x.size() * 4}, rows, heads, head_dim, pos0, theta, adjacent});
           a.exec->sync();
           std::vector<double> ref(x.size()), scale(x.size());
           const int half = head_dim / 2;
@@ -335,7 +339,8 @@ void test_attention(Arena& a) {
     std::vector<float> v = random_vec(k.size());
     Offset qo = a.put(q), ko = a.put(k), vo = a.put(v), out = a.alloc(q.size() * 4);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd)) * 2.0f;
-    a.exec->run(AttentionArgs{qo, ko, vo, out, cs.seq_q, cs.seq_kv, cs.heads, cs.kv_heads, hd, scale, cs.causal});
+    a.exec->run(AttentionArgs{{qo, q.size() * 4}, {ko, k.size() * 4}, {vo, v.size() * 4}, {out, q.size() * 4},
+                              cs.seq_q, cs.seq_kv, cs.heads, cs.kv_heads, hd, scale, cs.causal});
     a.exec->sync();
     std::vector<double> ref(q.size(), 0.0);
     const int group = cs.heads / cs.kv_heads;
@@ -374,7 +379,8 @@ void test_gather(Arena& a) {
     Offset io = a.alloc(ids.size() * 4);
     std::memcpy(a.memory->base() + io, ids.data(), ids.size() * 4);
     Offset out = a.alloc(static_cast<size_t>(n) * dim * 4);
-    a.exec->run(GatherArgs{to, rows, io, out, n, dim, t});
+    const Operand table{to, w.bytes.size()}, ids_op{io, ids.size() * 4}, out_op{out, uint64_t(n) * dim * 4};
+    a.exec->run(GatherArgs{table, rows, ids_op, out_op, n, dim, t, w.bytes.size() / rows});
     a.exec->sync();
     std::vector<double> ref(static_cast<size_t>(n) * dim);
     for (int i = 0; i < n; ++i)
@@ -385,7 +391,7 @@ void test_gather(Arena& a) {
     // An id the guest rewrote after validation (out of range) reads nothing: zeros.
     int32_t bad[2] = {rows + 1000000, -5};
     std::memcpy(a.memory->base() + io, bad, sizeof bad);
-    a.exec->run(GatherArgs{to, rows, io, out, 2, dim, t});
+    a.exec->run(GatherArgs{table, rows, {io, 8}, {out, uint64_t(2) * dim * 4}, 2, dim, t, w.bytes.size() / rows});
     a.exec->sync();
     std::vector<double> zeros(2 * dim, 0.0);
     expect_close((what + " rewritten ids").c_str(), a.get(out, zeros.size()), zeros, 0.0, 0.0);
@@ -431,7 +437,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
   a.cursor = 40 * mib;
   std::vector<float> x = random_vec(1000), y = random_vec(1000);
   Offset xo = a.put(x), yo = a.put(y);
-  a.exec->run(ElementwiseArgs{Elementwise::add, xo, yo, xo, 1000, 0.0f});
+  a.exec->run(ElementwiseArgs{Elementwise::add, {xo, 4000}, {yo, 4000}, {xo, 4000}, 1000, 0.0f});
   a.exec->sync();
   std::vector<double> ref(1000);
   for (int i = 0; i < 1000; ++i) ref[i] = static_cast<float>(double(x[i]) + y[i]);
@@ -439,12 +445,12 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
 
   // Hints are no-ops on registered host memory.
   const int64_t prefetches = fake_get("prefetch_device");
-  a.exec->run(HintArgs{Hint::prefetch_device, 0, 4096});
+  a.exec->run(HintArgs{Hint::prefetch_device, {0, 4096}});
   EXPECT(fake_get("prefetch_device") == prefetches, "host-mode prefetch reached the driver");
 
   // An asynchronous failure surfaces at sync with the CUDA error and the op.
   fake_set("fail_next_sync", 700);
-  a.exec->run(ElementwiseArgs{Elementwise::scale, xo, 0, xo, 10, 2.0f});
+  a.exec->run(ElementwiseArgs{Elementwise::scale, {xo, 40}, {xo, 40}, {xo, 40}, 10, 2.0f});
   try {
     a.exec->sync();
     EXPECT(false, "sync did not throw");
@@ -456,7 +462,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
   // A launch failure throws from run() naming the op and the kernel.
   fake_set("fail_next_launch", 701);
   try {
-    a.exec->run(SoftmaxArgs{xo, xo, 1, 10, 1.0f, false});
+    a.exec->run(SoftmaxArgs{{xo, 40}, {xo, 40}, 1, 10, 1.0f, false});
     EXPECT(false, "run did not throw");
   } catch (const Error& e) {
     EXPECT(contains(e.what(), "zw.softmax") && contains(e.what(), "zw_softmax") &&
@@ -518,7 +524,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
     EXPECT(mem->committed() == 1 * mib, "size after a failed grow: %zu", mem->committed());
     float* f = reinterpret_cast<float*>(mem->base());
     for (int i = 0; i < 8; ++i) f[i] = float(i);
-    exec->run(ElementwiseArgs{Elementwise::add, 0, 0, 64, 8, 0.0f});
+    exec->run(ElementwiseArgs{Elementwise::add, {0, 32}, {0, 32}, {64, 32}, 8, 0.0f});
     exec->sync();
     EXPECT(f[16 + 7] == 14.0f, "op after a failed grow: %g", double(f[16 + 7]));
     mem->grow_to(4 * mib);  // registration works again
@@ -526,7 +532,7 @@ void test_host_mode(const std::shared_ptr<Backend>& backend) {
     uint32_t hi = 3 * mib;
     float* g = reinterpret_cast<float*>(mem->base() + hi);
     for (int i = 0; i < 8; ++i) g[i] = float(2 * i);
-    exec->run(ElementwiseArgs{Elementwise::add, hi, hi, hi + 64, 8, 0.0f});
+    exec->run(ElementwiseArgs{Elementwise::add, {hi, 32}, {hi, 32}, {hi + 64, 32}, 8, 0.0f});
     exec->sync();
     EXPECT(g[16 + 7] == 28.0f, "op on the retried growth: %g", double(g[16 + 7]));
   }
@@ -556,10 +562,10 @@ void test_managed_mode(const std::shared_ptr<Backend>& backend) {
   EXPECT(a.exec->device_address(77) == reinterpret_cast<uintptr_t>(a.memory->base()) + 77, "device address");
   run_all_ops(a);
 
-  a.exec->run(HintArgs{Hint::prefetch_device, 100, 5000});
-  a.exec->run(HintArgs{Hint::prefetch_host, 65536 * 3 + 1, 1});
-  a.exec->run(HintArgs{Hint::read_mostly, 0, 32 * mib});
-  a.exec->run(HintArgs{Hint::prefetch_device, 0, 0});  // len 0: nothing
+  a.exec->run(HintArgs{Hint::prefetch_device, {100, 5000}});
+  a.exec->run(HintArgs{Hint::prefetch_host, {65536 * 3 + 1, 1}});
+  a.exec->run(HintArgs{Hint::read_mostly, {0, 32 * mib}});
+  a.exec->run(HintArgs{Hint::prefetch_device, {0, 0}});  // len 0: nothing
   EXPECT(fake_get("prefetch_device") == 1 && fake_get("prefetch_host") == 1 && fake_get("advise") == 1,
          "hints: device %lld host %lld advise %lld", (long long)fake_get("prefetch_device"),
          (long long)fake_get("prefetch_host"), (long long)fake_get("advise"));

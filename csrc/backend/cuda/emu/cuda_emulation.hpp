@@ -70,7 +70,7 @@ inline void* dynamic_shared() { return tls.launch->dynamic_shared.data(); }
 }  // namespace zw_emu
 
 #define ZW_GLOBAL inline
-#define ZW_DEVICE inline
+#define ZW_DEVICE_FN inline
 #define ZW_SHARED static
 #define ZW_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(zw_emu::dynamic_shared())
 #define ZW_UNROLL

@@ -12,23 +12,23 @@
 namespace zw_cuda {
 
 template <typename T>
-ZW_DEVICE T* ptr(DevPtr address) {
+ZW_DEVICE_FN T* ptr(DevPtr address) {
   return reinterpret_cast<T*>(static_cast<uintptr_t>(address));
 }
 
-ZW_DEVICE float warp_sum(float v) {
+ZW_DEVICE_FN float warp_sum(float v) {
   for (int mask = 16; mask > 0; mask >>= 1) v += zw_shfl_xor(v, mask);
   return v;
 }
 
-ZW_DEVICE float warp_max(float v) {
+ZW_DEVICE_FN float warp_max(float v) {
   for (int mask = 16; mask > 0; mask >>= 1) v = fmaxf(v, zw_shfl_xor(v, mask));
   return v;
 }
 
 // Sum / max over the whole block, returned to every thread. Every thread of
 // the block must call it; it ends with a barrier so the scratch can be reused.
-ZW_DEVICE float block_sum(float v) {
+ZW_DEVICE_FN float block_sum(float v) {
   ZW_SHARED float partial[32];
   ZW_SHARED float result;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -46,7 +46,7 @@ ZW_DEVICE float block_sum(float v) {
   return r;
 }
 
-ZW_DEVICE float block_max(float v) {
+ZW_DEVICE_FN float block_max(float v) {
   ZW_SHARED float partial[32];
   ZW_SHARED float result;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -67,7 +67,7 @@ ZW_DEVICE float block_max(float v) {
 // Element e of a weight row in dtype T (ZW_DTYPE_*), as f32. Rows of block
 // types start on a block; blocks are read byte-wise (2-byte aligned at best).
 template <int T>
-ZW_DEVICE float load_weight(const uint8_t* row, int64_t e) {
+ZW_DEVICE_FN float load_weight(const uint8_t* row, int64_t e) {
   if constexpr (T == ZW_DTYPE_F32) {
     return reinterpret_cast<const float*>(row)[e];
   } else if constexpr (T == ZW_DTYPE_F16) {

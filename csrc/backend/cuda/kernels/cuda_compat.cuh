@@ -13,14 +13,14 @@
 #if defined(__CUDACC__)
 
 #define ZW_GLOBAL extern "C" __global__
-#define ZW_DEVICE __device__ __forceinline__
+#define ZW_DEVICE_FN __device__ __forceinline__
 #define ZW_SHARED __shared__
 #define ZW_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #define ZW_UNROLL _Pragma("unroll")
 #define ZW_LAUNCH_BOUNDS(threads) __launch_bounds__(threads)
 
-ZW_DEVICE void zw_sync_block() { __syncthreads(); }
-ZW_DEVICE float zw_shfl_xor(float v, int lane_mask) {
+ZW_DEVICE_FN void zw_sync_block() { __syncthreads(); }
+ZW_DEVICE_FN float zw_shfl_xor(float v, int lane_mask) {
   return __shfl_xor_sync(0xffffffffu, v, lane_mask);
 }
 

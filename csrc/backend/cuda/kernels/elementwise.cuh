@@ -10,7 +10,7 @@ namespace zw_cuda {
 enum ElementwiseOp { kAdd, kMul, kScale, kGelu, kSilu };
 
 template <int Op>
-ZW_DEVICE float apply(float a, float b, float s) {
+ZW_DEVICE_FN float apply(float a, float b, float s) {
   if constexpr (Op == kAdd) return a + b;
   else if constexpr (Op == kMul) return a * b;
   else if constexpr (Op == kScale) return s * a;
@@ -19,7 +19,7 @@ ZW_DEVICE float apply(float a, float b, float s) {
 }
 
 template <int Op>
-ZW_DEVICE void elementwise(const ElementwiseParams& p) {
+ZW_DEVICE_FN void elementwise(const ElementwiseParams& p) {
   const float* a = ptr<const float>(p.a);
   const float* b = ptr<const float>(p.b);  // unused (maybe 0) for unary ops
   float* out = ptr<float>(p.out);

@@ -10,7 +10,7 @@ namespace zw_cuda {
 // guest may have rewritten them since; an id outside [0, rows) would read
 // outside the guest's memory, so it is re-checked here and gives a zero row.
 template <int T>
-ZW_DEVICE void gather(const GatherParams& p) {
+ZW_DEVICE_FN void gather(const GatherParams& p) {
   const int64_t i = blockIdx.x;
   const int32_t id = ptr<const int32_t>(p.ids)[i];
   float* out = ptr<float>(p.out) + i * p.dim;

@@ -14,7 +14,7 @@ namespace zw_cuda {
 // (for Q8_0 / Q4_1 exactly one block, whose scale all lanes share), and every
 // B element is fetched once and used for all m rows of A.
 template <int T>
-ZW_DEVICE void gemv(const MatmulParams& p) {
+ZW_DEVICE_FN void gemv(const MatmulParams& p) {
   const int lane = threadIdx.x & 31;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (j >= p.n) return;  // the whole warp leaves together: no shuffles are skipped
@@ -50,7 +50,7 @@ ZW_DEVICE void gemv(const MatmulParams& p) {
 // are staged transposed in shared memory, padded by one column so the
 // transposing stores don't hit one bank.
 template <int T, int BM, int BN, int BK, int TM, int TN>
-ZW_DEVICE void gemm(const MatmulParams& p) {
+ZW_DEVICE_FN void gemm(const MatmulParams& p) {
   constexpr int kRowThreads = BM / TM, kColThreads = BN / TN;
   constexpr int kThreads = kRowThreads * kColThreads;
   static_assert(kThreads == kGemmThreads, "tile shape must use kGemmThreads threads");
