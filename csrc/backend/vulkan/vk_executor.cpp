@@ -18,7 +18,7 @@ constexpr uint64_t kScratchBytes = 256 * 1024;
 constexpr uint64_t kWaitSliceNs = 1'000'000'000;  // re-check device state every second
 
 uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-uint64_t u64(int32_t v) { return static_cast<uint64_t>(v); }
+uint64_t u64(int32_t v) { return static_cast<uint64_t>(v); }  // validated >= 0
 
 // ZW_VK_EW_* of shaders/common.glsl
 uint32_t ew_code(Elementwise op) {
@@ -238,7 +238,9 @@ void VulkanExecutor::on_release(uint8_t* /*base*/, size_t /*committed*/) {
   memory_ = nullptr;
 }
 
-VkDeviceAddress VulkanExecutor::addr(Offset off, uint64_t bytes, const char* op, const char* what) const {
+VkDeviceAddress VulkanExecutor::addr(const Operand& operand, const char* op, const char* what) const {
+  const Offset off = operand.offset;
+  const uint64_t bytes = operand.bytes;
   if (windows_.empty()) throw Error(std::string(op) + ": the instance's memory is released");
   const uint64_t stride = window_ / 2;
   const uint64_t k = std::min<uint64_t>(off / stride, windows_.size() - 1);
@@ -250,7 +252,9 @@ VkDeviceAddress VulkanExecutor::addr(Offset off, uint64_t bytes, const char* op,
   return im.address + (off - im.begin);
 }
 
-uint64_t VulkanExecutor::device_address(Offset off) const { return addr(off, 0, "device_address", "offset"); }
+uint64_t VulkanExecutor::device_address(Offset off) const {
+  return addr(Operand(off, 0), "device_address", "offset");
+}
 
 // ---- submission ---------------------------------------------------------------
 
@@ -397,12 +401,10 @@ void VulkanExecutor::sync() {
 
 void VulkanExecutor::run(const ElementwiseArgs& a) {
   const char* op = ew_name(a.op);
-  const bool binary = a.op == Elementwise::add || a.op == Elementwise::mul;
-  const uint64_t bytes = u64(a.n) * 4;
   ElementwisePush p{};
-  p.a = addr(a.a, bytes, op, "a");
-  p.b = binary ? addr(a.b, bytes, op, "b") : 0;
-  p.out = addr(a.out, bytes, op, "out");
+  p.a = addr(a.a, op, "a");
+  p.b = addr(a.b, op, "b");  // == a for the unary ops
+  p.out = addr(a.out, op, "out");
   p.n = static_cast<uint32_t>(a.n);
   p.s = a.s;
   p.op = ew_code(a.op);
@@ -411,12 +413,11 @@ void VulkanExecutor::run(const ElementwiseArgs& a) {
 
 void VulkanExecutor::run(const NormArgs& a) {
   const char* op = a.rms ? "zw.rmsnorm" : "zw.layernorm";
-  const uint64_t bytes = u64(a.rows) * u64(a.cols) * 4;
   NormPush p{};
-  p.x = addr(a.x, bytes, op, "x");
-  p.gamma = addr(a.gamma, u64(a.cols) * 4, op, "gamma");
-  p.beta = a.rms ? 0 : addr(a.beta, u64(a.cols) * 4, op, "beta");
-  p.out = addr(a.out, bytes, op, "out");
+  p.x = addr(a.x, op, "x");
+  p.gamma = addr(a.gamma, op, "gamma");
+  p.beta = a.rms ? 0 : addr(a.beta, op, "beta");
+  p.out = addr(a.out, op, "out");
   p.rows = static_cast<uint32_t>(a.rows);
   p.cols = static_cast<uint32_t>(a.cols);
   p.eps = a.eps;
@@ -425,10 +426,9 @@ void VulkanExecutor::run(const NormArgs& a) {
 }
 
 void VulkanExecutor::run(const SoftmaxArgs& a) {
-  const uint64_t bytes = u64(a.rows) * u64(a.cols) * 4;
   SoftmaxPush p{};
-  p.x = addr(a.x, bytes, "zw.softmax", "x");
-  p.out = addr(a.out, bytes, "zw.softmax", "out");
+  p.x = addr(a.x, "zw.softmax", "x");
+  p.out = addr(a.out, "zw.softmax", "out");
   p.rows = static_cast<uint32_t>(a.rows);
   p.cols = static_cast<uint32_t>(a.cols);
   p.scale = a.scale;
@@ -442,7 +442,7 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
   const uint64_t bytes = (head_dim / 2) * 2 * sizeof(float);
   if (bytes > kScratchBytes)
     throw Error("zw.rope: head_dim " + std::to_string(head_dim) + " exceeds the Vulkan backend's limit of " +
-                std::to_string(kScratchBytes / 4) + "");
+                std::to_string(kScratchBytes / 4));
   if (!scratch_) {
     auto bci = make<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
     bci.size = kScratchBytes;
@@ -490,10 +490,9 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
 }
 
 void VulkanExecutor::run(const RopeArgs& a) {
-  const uint64_t bytes = u64(a.rows) * u64(a.heads) * u64(a.head_dim) * 4;
   RopePush p{};
-  p.x = addr(a.x, bytes, "zw.rope", "x");
-  p.out = addr(a.out, bytes, "zw.rope", "out");
+  p.x = addr(a.x, "zw.rope", "x");
+  p.out = addr(a.out, "zw.rope", "out");
   p.rows = static_cast<uint32_t>(a.rows);
   p.heads = static_cast<uint32_t>(a.heads);
   p.head_dim = static_cast<uint32_t>(a.head_dim);
@@ -509,13 +508,11 @@ void VulkanExecutor::run(const AttentionArgs& a) {
   if (static_cast<uint32_t>(a.head_dim) > kAttentionMaxHeadDim)
     throw Error("zw.attention: head_dim " + std::to_string(a.head_dim) +
                 " exceeds the Vulkan attention kernel's limit of " + std::to_string(kAttentionMaxHeadDim));
-  const uint64_t qbytes = u64(a.seq_q) * u64(a.heads) * u64(a.head_dim) * 4;
-  const uint64_t kvbytes = u64(a.seq_kv) * u64(a.kv_heads) * u64(a.head_dim) * 4;
   AttentionPush p{};
-  p.q = addr(a.q, qbytes, "zw.attention", "q");
-  p.k = addr(a.k, kvbytes, "zw.attention", "k");
-  p.v = addr(a.v, kvbytes, "zw.attention", "v");
-  p.out = addr(a.out, qbytes, "zw.attention", "out");
+  p.q = addr(a.q, "zw.attention", "q");
+  p.k = addr(a.k, "zw.attention", "k");
+  p.v = addr(a.v, "zw.attention", "v");
+  p.out = addr(a.out, "zw.attention", "out");
   p.seq_q = static_cast<uint32_t>(a.seq_q);
   p.seq_kv = static_cast<uint32_t>(a.seq_kv);
   p.heads = static_cast<uint32_t>(a.heads);
@@ -527,12 +524,11 @@ void VulkanExecutor::run(const AttentionArgs& a) {
 }
 
 void VulkanExecutor::run(const GatherArgs& a) {
-  const uint64_t rb = row_bytes(a.type, u64(a.dim));
   GatherPush p{};
-  p.table = addr(a.table, u64(a.rows) * rb, "zw.gather", "table");
-  p.ids = addr(a.ids, u64(a.n) * 4, "zw.gather", "ids");
-  p.out = addr(a.out, u64(a.n) * u64(a.dim) * 4, "zw.gather", "out");
-  p.row_bytes = rb;
+  p.table = addr(a.table, "zw.gather", "table");
+  p.ids = addr(a.ids, "zw.gather", "ids");
+  p.out = addr(a.out, "zw.gather", "out");
+  p.row_bytes = a.table_row_bytes;
   p.rows = static_cast<uint32_t>(a.rows);
   p.n = static_cast<uint32_t>(a.n);
   p.dim = static_cast<uint32_t>(a.dim);
@@ -541,12 +537,11 @@ void VulkanExecutor::run(const GatherArgs& a) {
 }
 
 void VulkanExecutor::run(const MatmulArgs& a) {
-  const uint64_t rb = row_bytes(a.b_type, u64(a.k));
   MatmulPush p{};
-  p.a = addr(a.a, u64(a.m) * u64(a.k) * 4, "zw.matmul", "a");
-  p.b = addr(a.b, u64(a.n) * rb, "zw.matmul", "b");
-  p.c = addr(a.c, u64(a.m) * u64(a.n) * 4, "zw.matmul", "c");
-  p.b_row_bytes = rb;
+  p.a = addr(a.a, "zw.matmul", "a");
+  p.b = addr(a.b, "zw.matmul", "b");
+  p.c = addr(a.c, "zw.matmul", "c");
+  p.b_row_bytes = a.b_row_bytes;
   p.m = static_cast<uint32_t>(a.m);
   p.n = static_cast<uint32_t>(a.n);
   p.k = static_cast<uint32_t>(a.k);

@@ -68,8 +68,8 @@ class VulkanExecutor final : public zw::Executor, public MemoryListener {
   };
 
   // The one place guest offsets become device addresses: the window holding
-  // [off, off + bytes). Throws naming `op` and `what` if no window does.
-  VkDeviceAddress addr(Offset off, uint64_t bytes, const char* op, const char* what) const;
+  // the operand's validated byte range. Throws naming `op` and `what` if none does.
+  VkDeviceAddress addr(const Operand& operand, const char* op, const char* what) const;
   template <class Push>
   void dispatch(Kernel kernel, const char* op, uint64_t groups, const Push& push);
   void check_usable(const char* op) const;
