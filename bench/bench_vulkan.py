@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda_common import BENCH_WAT, Arena, best_seconds, iterations_for, write_json  # noqa: E402
-
 import zerowasm  # noqa: E402
+from bench_cuda_common import BENCH_WAT, Arena, best_seconds, iterations_for, write_json  # noqa: E402
 
 
 def require_vulkan() -> str:
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         n = size // 4
         arena.top = 1024
         pa, pb, po = arena.put(np.ones(n, np.float32)), arena.put(np.ones(n, np.float32)), arena.alloc(size)
-        t1 = best_seconds(lambda: inst.exports.add_loop(1, pa, pb, po, n), repeats=2)
+        t1 = best_seconds(partial(inst.exports.add_loop, 1, pa, pb, po, n), repeats=2)
         iters = iterations_for(t1)
-        t = best_seconds(lambda: inst.exports.add_loop(iters, pa, pb, po, n), repeats=2) / iters
+        t = best_seconds(partial(inst.exports.add_loop, iters, pa, pb, po, n), repeats=2) / iters
         rows.append({"bytes": size, "seconds": t, "gb_s": 3 * size / t / 1e9})
         print(f"zw.add {size / 2**20:9.3f} MiB: {t * 1e6:10.1f} us  {3 * size / t / 1e9:7.2f} GB/s")
         size *= 8
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             wbytes = n * k * 4 if dtype == 0 else n * (k // 32) * 20
             pb = arena.put(np.zeros(wbytes, np.uint8))
             pc = arena.alloc(m * n * 4)
-            t1 = best_seconds(lambda: inst.exports.matmul_loop(1, pa, pb, pc, m, n, k, dtype << 8), repeats=2)
+            t1 = best_seconds(partial(inst.exports.matmul_loop, 1, pa, pb, pc, m, n, k, dtype << 8), repeats=2)
             iters = iterations_for(t1)
-            t = best_seconds(lambda: inst.exports.matmul_loop(iters, pa, pb, pc, m, n, k, dtype << 8),
-                             repeats=2) / iters
+            loop = partial(inst.exports.matmul_loop, iters, pa, pb, pc, m, n, k, dtype << 8)
+            t = best_seconds(loop, repeats=2) / iters
             gflops = 2 * m * n * k / t / 1e9
             mm.append({"m": m, "n": n, "k": k, "dtype": name, "seconds": t, "gflop_s": gflops})
             print(f"zw.matmul {m:3d}x{n}x{k} {name:5s}: {t * 1e6:10.1f} us  {gflops:7.2f} GFLOP/s")

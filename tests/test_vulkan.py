@@ -35,7 +35,6 @@ from test_ops import (  # noqa: E402, F401
 )
 
 
-
 def vulkan_detail() -> str:
     """The registry's live description: device, validation message count, live objects."""
     for name, _, detail in zerowasm.backend_details():
@@ -119,7 +118,7 @@ ZERO_COPY_WAT = """
   (import "zw" "add" (func $add (param i32 i32 i32 i32)))
   (import "zw" "gather" (func $gather (param i32 i32 i32 i32 i32 i32 i32)))
   (import "zw" "sync" (func $sync))
-  (memory (export "memory") 16 16384)
+  (memory (export "memory") 32 16384)
   (func $fill (param $p i32) (param $n i32) (param $mul f32) (param $add f32)
     (local $i i32)
     (block $done (loop $next
@@ -265,7 +264,7 @@ def test_operand_larger_than_half_a_window_is_a_clean_error(monkeypatch: pytest.
     monkeypatch.setenv("ZEROWASM_VULKAN_MAX_IMPORT", str(256 * 1024))
     inst = zerowasm.Runtime("vulkan").load(harness_wat(pages=16)).instantiate()
     with pytest.raises(zerowasm.Error, match="import window"):
-        inst.exports.scale(0, 0, 64 * 1024, 1.0)  # 256 KiB operand > 128 KiB
+        inst.exports.scale(4096, 4096, 64 * 1024, 1.0)  # 256 KiB not starting at a window start
     inst.exports.scale(0, 0, 32 * 1024, 1.0)  # 128 KiB: fits one window wherever it starts
     inst.exports.scale(4096, 4096, 32 * 1024, 1.0)
 
@@ -339,15 +338,13 @@ def test_attention_longer_than_one_chunk(inst: zerowasm.Instance, arena: Arena) 
     for causal in (0, 1):
         inst.exports.attention(pq, pk, pv, po, sq, skv, h, kvh, d, 0.125, causal)
         assert rel_err(arena.get(po, q.shape), ref_attention(q, k, v, 0.125, bool(causal))) <= 1e-5
-    inst.exports.attention(pq, pk, pv, pq, sq, skv, h, kvh, d, 0.125, 1)  # out == q exactly
-    assert rel_err(arena.get(pq, q.shape), ref_attention(q, k, v, 0.125, True)) <= 1e-5
 
 
 def test_attention_head_dim_limit_is_a_clean_error(inst: zerowasm.Instance, arena: Arena) -> None:
     d = 2048
-    p = arena.alloc(4 * d)
+    p, out = arena.alloc(4 * d), arena.alloc(4 * d)
     with pytest.raises(zerowasm.Error, match="head_dim"):
-        inst.exports.attention(p, p, p, p, 1, 1, 1, 1, d, 1.0, 0)
+        inst.exports.attention(p, p, p, out, 1, 1, 1, 1, d, 1.0, 0)
 
 
 def test_vocab_sized_causal_softmax(inst: zerowasm.Instance, arena: Arena) -> None:
@@ -368,7 +365,7 @@ def test_rope_at_large_positions(inst: zerowasm.Instance, arena: Arena) -> None:
 CHAIN_WAT = """
 (module
   (import "zw" "add" (func $add (param i32 i32 i32 i32)))
-  (memory (export "memory") 4)
+  (memory (export "memory") 8)
   ;; x += one, `times` times, no sync: each op depends on the previous one.
   (func (export "chain") (param $x i32) (param $one i32) (param $n i32) (param $times i32)
     (block $done (loop $next
@@ -385,7 +382,7 @@ def test_dependent_ops_across_batches() -> None:
     # command buffers too (synchronization validation cannot see buffer-reference
     # accesses, so only the result proves it).
     inst = zerowasm.Runtime("vulkan").load(CHAIN_WAT).instantiate()
-    n, times = 50_000, 300
+    n, times = 60_000, 300
     inst.memory.view(0, n, np.float32)[:] = 0
     inst.memory.view(4 * n, n, np.float32)[:] = 1
     inst.exports.chain(0, 4 * n, n, times)

@@ -299,6 +299,12 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
   f2.features.shaderInt16 = VK_TRUE;
   f2.features.shaderInt64 = VK_TRUE;
+  {  // optional: doubles make RoPE angles exact at any position
+    auto probe = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
+    api->vkGetPhysicalDeviceFeatures2(d->physical_, &probe);
+    d->has_f64_ = probe.features.shaderFloat64 == VK_TRUE;
+    f2.features.shaderFloat64 = probe.features.shaderFloat64;
+  }
   f2.pNext = &f11;
   const float priority = 1.0f;
   auto qci = make<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);

@@ -63,6 +63,7 @@ class Device {
   uint64_t import_alignment() const { return import_alignment_; }
   uint64_t max_allocation() const { return max_allocation_; }
   uint32_t max_groups_x() const { return max_groups_x_; }
+  bool has_f64() const { return has_f64_; }  // shaderFloat64 enabled (RoPE angles in double)
   // Memory type index for `type_bits` with all of `flags` (or UINT32_MAX).
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags flags) const;
 
@@ -94,6 +95,7 @@ class Device {
   uint64_t max_allocation_ = 1ull << 30;
   uint32_t max_groups_x_ = 65535;
   bool validation_ = false;
+  bool has_f64_ = false;
   std::atomic<int64_t> live_objects_{0};
 };
 

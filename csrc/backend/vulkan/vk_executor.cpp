@@ -475,14 +475,18 @@ uint64_t VulkanExecutor::rope_table(uint32_t head_dim, float theta) {
     rope_tables_.clear();
     scratch_used_ = 0;
   }
-  // Frequencies in double, sent as an unevaluated float sum hi + lo, so the
-  // shader's angle pos * freq keeps ~1e-7 rad accuracy at large positions.
-  float* out = scratch_host_ + scratch_used_ / sizeof(float);
+  // Frequencies in double: as doubles for the f64 shader, else as an
+  // unevaluated float sum hi + lo, so the shader's angle pos * freq keeps
+  // ~1e-7 rad accuracy at large positions (8 bytes per pair either way).
+  uint8_t* out = reinterpret_cast<uint8_t*>(scratch_host_) + scratch_used_;
   for (uint32_t i = 0; i < head_dim / 2; ++i) {
     const double f = std::pow(static_cast<double>(theta), -2.0 * i / static_cast<double>(head_dim));
-    const float hi = static_cast<float>(f);
-    out[2 * i] = hi;
-    out[2 * i + 1] = static_cast<float>(f - static_cast<double>(hi));
+    if (device_->has_f64()) {
+      std::memcpy(out + 8 * i, &f, 8);
+    } else {
+      const float pair[2] = {static_cast<float>(f), static_cast<float>(f - static_cast<float>(f))};
+      std::memcpy(out + 8 * i, pair, 8);
+    }
   }
   rope_tables_.push_back({head_dim, theta, scratch_used_});
   scratch_used_ += (bytes + 15) / 16 * 16;
@@ -501,7 +505,7 @@ void VulkanExecutor::run(const RopeArgs& a) {
   const uint64_t pairs = u64(a.rows) * u64(a.heads) * u64(a.head_dim / 2);
   if (pairs == 0) return;
   p.freqs = rope_table(p.head_dim, a.theta);
-  dispatch(Kernel::rope, "zw.rope", ceil_div(pairs, kGroupThreads), p);
+  dispatch(device_->has_f64() ? Kernel::rope_f64 : Kernel::rope, "zw.rope", ceil_div(pairs, kGroupThreads), p);
 }
 
 void VulkanExecutor::run(const AttentionArgs& a) {

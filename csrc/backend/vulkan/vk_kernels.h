@@ -12,6 +12,7 @@
   X(norm, norm.comp, "")                                     \
   X(softmax, softmax.comp, "")                               \
   X(rope, rope.comp, "")                                     \
+  X(rope_f64, rope.comp, "-DZW_ROPE_F64=1")                  \
   X(attention, attention.comp, "")                           \
   X(gather_f32, gather.comp, "-DW_DTYPE=ZW_DTYPE_F32")       \
   X(gather_f16, gather.comp, "-DW_DTYPE=ZW_DTYPE_F16")       \

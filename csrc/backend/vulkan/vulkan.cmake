@@ -36,6 +36,7 @@ endif()
 # (MATCHALL, not file(STRINGS): the lines' trailing backslashes would escape
 # the list separators.)
 file(READ ${_zw_vk_dir}/vk_kernels.h _zw_vk_header)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_zw_vk_dir}/vk_kernels.h)  # new entries re-run this
 string(REGEX MATCHALL "X\\([a-z0-9_]+, [a-z0-9_]+\\.comp, \"[^\"]*\"\\)" _zw_vk_lines "${_zw_vk_header}")
 string(REGEX MATCHALL "\n  X\\(" _zw_vk_entries "${_zw_vk_header}")
 list(LENGTH _zw_vk_lines _zw_vk_count)

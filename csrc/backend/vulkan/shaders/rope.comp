@@ -1,5 +1,8 @@
 // zw.rope over x [rows, heads, head_dim], one invocation per rotated pair.
-// Precision without doubles: the host sends each frequency as a float pair
+// With -DZW_ROPE_F64 (devices with shaderFloat64) freqs holds doubles and the
+// angle is formed and reduced mod 2*pi in double: exact to f32 rounding at any
+// position. Precision without doubles (fma must be fused for the full accuracy:
+// a driver that splits it loses ~pos * 6e-8 rad): the host sends each frequency as a float pair
 // hi + lo (computed in double); pos * (hi + lo) is formed as an unevaluated
 // sum (fma gives pos * hi's rounding error exactly) and the nearest multiple
 // of 2*pi is removed in two parts, so cos/sin see the angle within ~1e-7 rad
@@ -14,6 +17,10 @@ layout(push_constant) uniform Push {  // vk_params.h RopePush
   uint rows, heads, head_dim, pos0;
   uint adjacent, pad;
 } p;
+
+#ifdef ZW_ROPE_F64
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer F64 { double v[]; };
+#endif
 
 #define ZW_TWO_PI_HI 6.2831854820251465
 #define ZW_TWO_PI_LO -1.7484556025237907e-07
@@ -63,7 +70,12 @@ void main() {
     uint base = vec_ * p.head_dim;
     uint first = base + (p.adjacent != 0u ? 2u * i : i);
     uint second = base + (p.adjacent != 0u ? 2u * i + 1u : i + half_dim);
+#ifdef ZW_ROPE_F64
+    double angle = double(p.pos0 + row) * F64(p.freqs).v[i];
+    vec2 cs = zw_cos_sin(float(angle - 6.283185307179586 * floor(angle / 6.283185307179586 + 0.5)));
+#else
     vec2 cs = rope_cos_sin(float(p.pos0 + row), f.v[2u * i], f.v[2u * i + 1u]);
+#endif
     float x0 = x.v[first];
     float x1 = x.v[second];
     o.v[first] = x0 * cs.x - x1 * cs.y;
