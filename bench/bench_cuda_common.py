@@ -6,6 +6,7 @@ guest pays per op (Wasm -> host call, validation, launch) and not Python's call 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -60,10 +61,16 @@ def require_cuda() -> str:
     sys.exit(0)
 
 
+BENCH_HOOKS_HINT = "build with SKBUILD_CMAKE_ARGS=-DZEROWASM_BENCH_HOOKS=ON pip install . to get them"
+
+
 def debug_entry(name: str) -> Callable[..., float] | None:
-    """zerowasm._debug.<name> where the build binds it (the lead wires these)."""
-    debug = getattr(zerowasm, "_debug", None)
-    return getattr(debug, name, None) if debug is not None else None
+    """zerowasm._cuda_bench.<name>: only in builds with -DZEROWASM_BENCH_HOOKS=ON (never the wheel)."""
+    try:
+        hooks = importlib.import_module("zerowasm._cuda_bench")
+    except ImportError:
+        return None
+    return getattr(hooks, name, None)
 
 
 def instance(memory: str, max_bytes: int) -> zerowasm.Instance:

@@ -5,8 +5,9 @@ and the copy path (copy out of guest memory -> H2D -> kernel -> D2H -> copy back
     python bench/bench_cuda_elementwise.py [--max-mib 256] [--json out.json]
 
 Bandwidth counts the 3 tensors the op touches (read a, read b, write out) per op.
-The copy paths come from zerowasm._debug.cuda_copy_path_add (same kernel; pageable
-and pinned staging) and, where PyTorch with CUDA is installed, torch tensors.
+The copy paths come from zerowasm._cuda_bench.cuda_copy_path_add (same kernel; pageable
+and pinned staging; only in builds with -DZEROWASM_BENCH_HOOKS=ON) and, where PyTorch with
+CUDA is installed, torch tensors.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cuda_common import (  # noqa: E402
+    BENCH_HOOKS_HINT,
     Arena,
     best_seconds,
     debug_entry,
@@ -96,7 +98,7 @@ def main() -> None:
         label = f"{size >> 10} KiB" if size < (1 << 20) else f"{size >> 20} MiB"
         print(f"{label:>10}" + "".join(f"{row[c]:>18.2f}" if c in row else f"{'-':>18}" for c in columns))
     if copy_add is None:
-        print("(zerowasm._debug.cuda_copy_path_add is not bound in this build: no copy-path columns)")
+        print(f"(no zerowasm._cuda_bench in this build: no copy-path columns; {BENCH_HOOKS_HINT})")
     write_json(args.json, {"device": device, "rows": rows})
 
 

@@ -3,8 +3,9 @@ launched straight from C++ through the driver API, in the same process.
 
     python bench/bench_cuda_launch.py [--iters 20000] [--elements 256] [--json out.json]
 
-The raw loop (zerowasm._debug.cuda_raw_launch_loop) launches the very kernel, parameter
-block and grid that zw.add uses, so the difference is the Wasm boundary + validation.
+The raw loop (zerowasm._cuda_bench.cuda_raw_launch_loop, in builds with -DZEROWASM_BENCH_HOOKS=ON)
+launches the very kernel, parameter block and grid that zw.add uses, so the difference is the
+Wasm boundary + validation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda_common import Arena, best_seconds, debug_entry, instance, require_cuda, write_json  # noqa: E402
+from bench_cuda_common import (  # noqa: E402
+    BENCH_HOOKS_HINT,
+    Arena,
+    best_seconds,
+    debug_entry,
+    instance,
+    require_cuda,
+    write_json,
+)
 
 
 def main() -> None:
@@ -41,7 +50,7 @@ def main() -> None:
     if raw is not None:
         results["raw_launch_us"] = best_seconds(lambda: raw(iters, n)) / iters * 1e6
     else:
-        print("(zerowasm._debug.cuda_raw_launch_loop is not bound in this build: no raw baseline)")
+        print(f"(no zerowasm._cuda_bench in this build: no raw baseline; {BENCH_HOOKS_HINT})")
 
     print(f"{'path':<34}{'us/op':>10}")
     for key, label in (

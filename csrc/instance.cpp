@@ -1,7 +1,6 @@
 // Instance, Function and Memory: instantiation, export calls, op dispatch.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "runtime_impl.hpp"
@@ -168,7 +167,7 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
     OpContext ctx{*executor, memory->base(), memory->committed()};
     c.bytes += op.issue(ctx, args);
     ++c.calls;
-    ops_pending = std::strcmp(op.name, "sync") != 0;
+    ops_pending = !op.sync_point;
     if (!ops_pending) ++syncs;
     c.time += std::chrono::steady_clock::now() - start;
     return nullptr;
@@ -307,11 +306,16 @@ int64_t Memory::grow(uint64_t pages) const {
   // would make wasmtime abort ("object used with the wrong store").
   if (!impl_->memory_handle.anon.store_id)
     throw Error("memory.grow: the module does not export its memory, so the host cannot grow it");
+  // Past the maximum is a refusal, as memory.grow answers a guest; wasmtime
+  // would report it as an error too, which is kept for real failures below.
+  const uint64_t size_pages = size() / detail::kWasmPage, max_pages = max_size() / detail::kWasmPage;
+  if (pages > max_pages - size_pages) return -1;
   impl_->sync_if_pending();
   uint64_t prev = 0;
   if (wasmtime_error_t* err = impl_->api.wasmtime_memory_grow(impl_->context, &impl_->memory_handle, pages, &prev)) {
-    take_error_message(err);
-    return -1;
+    std::string message = "memory.grow by " + std::to_string(pages) + " pages failed: " + take_error_message(err);
+    if (const std::string& cause = impl_->memory->last_grow_failure(); !cause.empty()) message += ": " + cause;
+    throw Error(message);
   }
   return int64_t(prev);
 }
@@ -323,7 +327,7 @@ bool Memory::map_file(size_t offset, const std::string& path, uint64_t file_offs
 #else
   // Only plain host pages can be replaced by a file mapping: device
   // registrations and managed allocations would be left pointing elsewhere.
-  if (impl_->mode == MemoryMode::managed || impl_->backend.name() != std::string("cpu")) return false;
+  if (impl_->mode == MemoryMode::managed || !impl_->backend.can_map_files()) return false;
   long page = sysconf(_SC_PAGESIZE);
   size_t end = 0;
   if (offset % page || file_offset % page || __builtin_add_overflow(offset, length, &end) || end > size())

@@ -34,25 +34,78 @@ def test_public_header_compiles_alone(header: Path, tmp_path: Path) -> None:
          f"-I{REPO / 'csrc' / 'include'}", str(tu)])
 
 
+GEN = ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
 @pytest.fixture(scope="module")
-def example_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Configure, build and install zerowasm into a prefix, then build the example against it."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Configure, build and install zerowasm into a prefix; returns the prefix."""
     root = tmp_path_factory.mktemp("cpp")
-    build, prefix, app = root / "build", root / "prefix", root / "app"
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    build, prefix = root / "build", root / "prefix"
     # The CUDA backend is left out only to keep this packaging test fast.
-    run(["cmake", "-S", str(REPO), "-B", str(build), *gen, "-DCMAKE_BUILD_TYPE=Release",
+    run(["cmake", "-S", str(REPO), "-B", str(build), *GEN, "-DCMAKE_BUILD_TYPE=Release",
          "-DZEROWASM_CUDA=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
     run(["cmake", "--build", str(build), "-j", str(os.cpu_count() or 2)])
     run(["cmake", "--install", str(build)])
     assert (prefix / "lib" / "cmake" / "zerowasm" / "zerowasmConfig.cmake").is_file() or \
         any(prefix.glob("lib*/cmake/zerowasm/zerowasmConfigVersion.cmake"))
-    run(["cmake", "-S", str(REPO / "examples" / "embed_cpp"), "-B", str(app), *gen,
-         f"-DCMAKE_PREFIX_PATH={prefix}", "-DCMAKE_BUILD_TYPE=Release"])
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def example_app(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/embed_cpp built against the installed package."""
+    app = tmp_path_factory.mktemp("app")
+    run(["cmake", "-S", str(REPO / "examples" / "embed_cpp"), "-B", str(app), *GEN,
+         f"-DCMAKE_PREFIX_PATH={installed}", "-DCMAKE_BUILD_TYPE=Release"])
     run(["cmake", "--build", str(app)])
     exe = app / "embed_matmul"
     assert exe.is_file()
     return exe
+
+
+def header_example() -> str:
+    """The usage example at the top of zerowasm.hpp: its `//   ` lines, verbatim."""
+    lines = []
+    for line in (REPO / "csrc" / "include" / "zerowasm" / "zerowasm.hpp").read_text().splitlines():
+        if not line.startswith("//"):
+            break
+        if line.startswith("//   "):
+            lines.append(line[len("//   "):])
+    assert any("inst.call(" in line for line in lines), lines
+    return "\n".join(lines)
+
+
+# A model.wasm for the example: run(n) writes float(n) at element n-1 of the
+# floats at byte 1024, which the example's view (made before the call) then shows.
+EXAMPLE_GUEST = """
+(module
+  (memory (export "memory") 1)
+  (func (export "run") (param $n i32)
+    (f32.store (i32.add (i32.const 1020) (i32.shl (local.get $n) (i32.const 2)))
+               (f32.convert_i32_s (local.get $n)))))
+"""
+
+
+def test_header_example_compiles_and_runs(installed: Path, tmp_path: Path) -> None:
+    import wasmtime
+
+    (tmp_path / "model.wasm").write_bytes(wasmtime.wat2wasm(EXAMPLE_GUEST))
+    main = tmp_path / "main.cpp"
+    main.write_text(
+        "#include <zerowasm/zerowasm.hpp>\n#include <cstdio>\n"
+        "int main() {\n  size_t offset = 1024;\n  int32_t n = 5;\n"
+        f"{header_example()}\n"
+        '  std::printf("%g %zu\\n", double(x[n - 1]), x.size());\n  return 0;\n}\n'
+    )
+    libs = sorted(installed.glob("lib*/libzerowasm.a"))
+    assert libs, list(installed.rglob("*"))
+    exe = tmp_path / "header_example"
+    run([CXX, "-std=c++20", "-Wall", "-Wextra", "-Werror", f"-I{installed / 'include'}", str(main), str(libs[0]),
+         "-pthread", "-ldl", "-o", str(exe)])
+    env = {**os.environ, "ZEROWASM_WASMTIME_LIB": zerowasm.wasmtime_library(), "ZEROWASM_BACKEND": "cpu"}
+    done = run([str(exe)], cwd=tmp_path, env=env)
+    assert done.stdout.split() == ["5", "5"]
 
 
 def lcg_fill(count: int, seed: int) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -120,6 +122,30 @@ def test_module_maximum_also_caps_growth(module: zerowasm.Module) -> None:
     inst = module.instantiate()
     assert inst.exports.grow(14) == 2
     assert inst.exports.grow(1) == -1
+
+
+GROW_UNDER_RLIMIT = """
+import re, resource, zerowasm
+inst = zerowasm.Runtime("cpu").load('(module (memory (export "memory") 1 4096))').instantiate()
+data = int(re.search(r"VmData:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_DATA, (data + (16 << 20), resource.getrlimit(resource.RLIMIT_DATA)[1]))
+try:
+    print("grew from", inst.memory.grow(1024))
+except zerowasm.Error as e:
+    print("error:", e)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_DATA limits mprotect only on Linux")
+def test_failed_growth_reports_its_cause() -> None:
+    # Within max_size but the pages can't be committed (RLIMIT_DATA makes
+    # mprotect(PROT_WRITE) fail): an Error carrying wasmtime's message with the
+    # cause, not a bare -1 that reads like "past the maximum".
+    done = subprocess.run([sys.executable, "-c", GROW_UNDER_RLIMIT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.strip()
+    assert out.startswith("error: memory.grow by 1024 pages failed"), out
+    assert "committing linear memory" in out and "Cannot allocate memory" in out, out
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -43,11 +43,6 @@ class Executor {
   virtual uint64_t device_address(Offset off) const = 0;
 };
 
-enum class MemoryKind : uint8_t {
-  host,     // host pages owned by zerowasm (mapped/registered for GPUs)
-  managed,  // backend-allocated memory that migrates (CUDA managed)
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -57,6 +52,10 @@ class Backend {
   virtual bool supports(MemoryKind kind) const { return kind == MemoryKind::host; }
   // Whether "auto" may pick it (a software Vulkan device is only used by name).
   virtual bool auto_selectable() const { return true; }
+  // Whether Memory::map_file may replace committed host pages with a file
+  // mapping under this backend's executors: true only where nothing (a device
+  // registration, a wrapped buffer) keeps pointing at the pages it replaces.
+  virtual bool can_map_files() const { return false; }
   // A region for MemoryKind::managed (backends that support it override).
   virtual std::unique_ptr<Region> make_managed_region(size_t reserve_bytes);
   // Executor for one instance over `memory`. It may add itself as a listener

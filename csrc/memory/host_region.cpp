@@ -40,7 +40,7 @@ class HostRegion final : public Region {
   }
   uint8_t* base() const override { return base_; }
   size_t reserved_bytes() const override { return reserved_; }
-  const char* kind() const override { return "host"; }
+  MemoryKind kind() const override { return MemoryKind::host; }
   void commit(size_t from, size_t to) override {
     kern_return_t kr = vm_protect(mach_task_self(), reinterpret_cast<vm_address_t>(base_ + from),
                                   to - from, false, VM_PROT_READ | VM_PROT_WRITE);
@@ -66,7 +66,7 @@ class HostRegion final : public Region {
   ~HostRegion() override { munmap(base_, reserved_); }
   uint8_t* base() const override { return base_; }
   size_t reserved_bytes() const override { return reserved_; }
-  const char* kind() const override { return "host"; }
+  MemoryKind kind() const override { return MemoryKind::host; }
   void commit(size_t from, size_t to) override {
     if (mprotect(base_ + from, to - from, PROT_READ | PROT_WRITE) != 0)
       throw Error("committing linear memory [" + std::to_string(from) + ", " + std::to_string(to) +

@@ -20,6 +20,16 @@ LinearMemory::~LinearMemory() {
 }
 
 void LinearMemory::grow_to(size_t new_bytes) {
+  last_grow_failure_.clear();
+  try {
+    commit_to(new_bytes);
+  } catch (const std::exception& e) {
+    last_grow_failure_ = e.what();
+    throw;
+  }
+}
+
+void LinearMemory::commit_to(size_t new_bytes) {
   if (new_bytes <= committed_) return;
   if (new_bytes > max_bytes_)
     throw Error("cannot grow linear memory to " + std::to_string(new_bytes) +

@@ -16,6 +16,11 @@
 
 namespace zw {
 
+enum class MemoryKind : uint8_t {
+  host,     // host pages owned by zerowasm (mapped/registered for GPUs)
+  managed,  // backend-allocated memory that migrates (CUDA managed)
+};
+
 // Where a memory's pages come from. Implementations must keep base() fixed.
 class Region {
  public:
@@ -25,8 +30,8 @@ class Region {
   // Make [old_committed, new_committed) readable, writable and zero-filled.
   // Throws zw::Error on failure; leaves the old range untouched then.
   virtual void commit(size_t old_committed, size_t new_committed) = 0;
-  // How a user should describe this region ("host", "managed", ...).
-  virtual const char* kind() const = 0;
+  // What kind of pages these are; backends decide how to reach them by it.
+  virtual MemoryKind kind() const = 0;
 };
 
 // Anonymous host pages: mmap(PROT_NONE) reservation on POSIX, vm_allocate on
@@ -59,6 +64,10 @@ class LinearMemory {
 
   // Commit up to new_bytes in place. Throws zw::Error past max_bytes.
   void grow_to(size_t new_bytes);
+  // Why the last grow_to failed ("" after a success). wasmtime reports a
+  // failed grow to the host only as "failed to grow memory", without the
+  // error our callback returned, so Memory::grow adds the cause from here.
+  const std::string& last_grow_failure() const { return last_grow_failure_; }
 
   void add_listener(MemoryListener* listener);
   void remove_listener(MemoryListener* listener);
@@ -69,6 +78,9 @@ class LinearMemory {
   size_t committed_ = 0;
   size_t max_bytes_;
   std::vector<MemoryListener*> listeners_;
+  std::string last_grow_failure_;
+
+  void commit_to(size_t new_bytes);
 };
 
 }  // namespace zw

@@ -226,7 +226,7 @@ constexpr OpDef kOps[] = {
     {"rope", "iiiiiifi", issue_rope},
     {"attention", "iiiiiiiiifi", issue_attention},
     {"gather", "iiiiiii", issue_gather},
-    {"sync", "", issue_sync},
+    {"sync", "", issue_sync, /*sync_point=*/true},
     {"prefetch", "iii", issue_hint<true>},
     {"advise", "iii", issue_hint<false>},
 };

@@ -29,6 +29,8 @@ struct OpDef {
   // Decodes, validates (throws OpError; nothing has run then), issues the op
   // and returns the bytes of guest memory its arguments span.
   uint64_t (*issue)(OpContext& ctx, const wasmtime_val_raw_t* args);
+  // Waits for every queued op (zw.sync): afterwards no ops are pending.
+  bool sync_point = false;
 };
 
 std::span<const OpDef> op_table();

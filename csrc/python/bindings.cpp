@@ -8,9 +8,6 @@
 #include <nanobind/stl/vector.h>
 
 #include "zerowasm/zerowasm.hpp"
-#if defined(ZEROWASM_HAVE_CUDA)
-#include "backend/cuda/cuda_debug.hpp"
-#endif
 
 namespace nb = nanobind;
 
@@ -200,15 +197,6 @@ NB_MODULE(_zerowasm, m) {
       .def("reset_stats", &zw::Instance::reset_stats)
       .def("device_address", &zw::Instance::device_address)
       .def_prop_ro("backend", &zw::Instance::backend);
-
-  // Measurement hooks for bench/ (not a stable API).
-  nb::module_ debug = m.def_submodule("_debug");
-#if defined(ZEROWASM_HAVE_CUDA)
-  debug.def("cuda_raw_launch_loop", &zw::cuda_raw_launch_loop, nb::arg("iterations"), nb::arg("elements") = 256,
-            nb::call_guard<nb::gil_scoped_release>());
-  debug.def("cuda_copy_path_add", &zw::cuda_copy_path_add, nb::arg("iterations"), nb::arg("elements"),
-            nb::arg("pinned") = false, nb::call_guard<nb::gil_scoped_release>());
-#endif
 
   nb::class_<zw::Memory>(m, "Memory", nb::type_slots(memory_slots))
       .def("__init__", [](zw::Memory* self, const zw::Instance& inst) { new (self) zw::Memory(inst.memory()); })

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _zerowasm
 from .errors import CompileError, Error, LinkError, Trap
 from .runtime import (
     PAGE_SIZE,
@@ -16,8 +15,6 @@ from .runtime import (
     backends,
     wasmtime_library,
 )
-
-_debug = _zerowasm._debug  # measurement hooks for bench/ (not a stable API)
 
 __version__ = "0.1.0"
 

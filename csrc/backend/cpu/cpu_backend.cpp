@@ -83,6 +83,7 @@ std::string cpu_model_name() {
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  bool can_map_files() const override { return true; }  // kernels read base + offset, nothing cached
   std::string device() const override {
     return cpu_model_name() + " (" + std::to_string(cpu::ThreadPool::instance().size()) +
            " threads, " + cpu::kernel_isa() + " kernels)";

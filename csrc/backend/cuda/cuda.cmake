@@ -83,8 +83,10 @@ set(ZEROWASM_CUDA_HOST_SOURCES
   ${_zw_cuda_dir}/cuda_device.cpp
   ${_zw_cuda_dir}/cuda_managed_region.cpp
   ${_zw_cuda_dir}/cuda_executor.cpp
-  ${_zw_cuda_dir}/cuda_backend.cpp
-  ${_zw_cuda_dir}/cuda_debug.cpp)
+  ${_zw_cuda_dir}/cuda_backend.cpp)
+# Bench hooks (cuda_debug.cpp) are not part of the library: the top level
+# builds them into the optional zerowasm._cuda_bench module.
+set(ZEROWASM_CUDA_BENCH_SOURCES ${_zw_cuda_dir}/cuda_debug.cpp)
 target_sources(zerowasm PRIVATE ${ZEROWASM_CUDA_HOST_SOURCES} ${_zw_out}/zw_cuda_fatbin.cpp)
 target_compile_definitions(zerowasm PUBLIC ZEROWASM_HAVE_CUDA=1)
 target_link_libraries(zerowasm PUBLIC ${CMAKE_DL_LIBS})

@@ -1,5 +1,6 @@
 // Measurement entry points for the CUDA benches (bench/bench_cuda_*.py),
-// meant to be bound as zerowasm._debug.cuda_raw_launch_loop / cuda_copy_path_add.
+// bound only in the optional zerowasm._cuda_bench module (csrc/python/cuda_bench.cpp),
+// never in the library or the shipped extension.
 // Both throw zw::Error when CUDA is unavailable, naming why.
 #pragma once
 

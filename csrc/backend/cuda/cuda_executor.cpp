@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <climits>
 
-#include "backend/cuda/cuda_managed_region.hpp"
 #include "zerowasm/error.hpp"
 
 namespace zw::cuda {
@@ -49,10 +48,11 @@ Kernel pick(DType t, Kernel f32, Kernel f16, Kernel q8_0, Kernel q4_1) {
 
 CudaExecutor::CudaExecutor(std::shared_ptr<Device> device, LinearMemory& memory)
     : device_(std::move(device)), drv_(device_->driver()), memory_(&memory) {
-  const auto* managed_region = dynamic_cast<const ManagedRegion*>(&memory.region());
-  managed_ = managed_region != nullptr;
+  managed_ = memory.region().kind() == MemoryKind::managed;
   if (managed_) {
-    dev_base_ = managed_region->device_pointer();
+    // Managed memory has one address on host and device (ManagedRegion's base
+    // is its CUdeviceptr).
+    dev_base_ = reinterpret_cast<uintptr_t>(memory.base());
     dev_base_known_ = true;
   } else {
     if (!device_->can_register_host_memory())

@@ -25,7 +25,7 @@ class ManagedRegion final : public Region {
   // so no kernel can be using them, and the guest usually writes them from
   // the CPU next (weights), so that is where they should start.
   void commit(size_t old_committed, size_t new_committed) override;
-  const char* kind() const override { return "managed"; }
+  MemoryKind kind() const override { return MemoryKind::managed; }
 
   // Why the reservation is smaller than asked, or "" (for error messages).
   const std::string& cap_note() const { return cap_note_; }

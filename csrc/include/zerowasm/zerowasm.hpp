@@ -5,7 +5,9 @@
 //   zw::Module mod = rt.load_file("model.wasm");
 //   zw::Instance inst = mod.instantiate();           // calls _initialize
 //   auto x = inst.memory().view<float>(offset, n);   // the guest's own bytes
-//   inst.call("run", {zw::Value::i32(n)});
+//   inst.call("run", {zw::Value::from_i32(n)});
+//
+// (tests/test_cpp_embedding.py compiles and runs this example as written.)
 //
 // Ownership: Module keeps its Runtime alive, Instance keeps its Module alive.
 // An Instance (and its Memory) must be used by one thread at a time.
@@ -119,7 +121,9 @@ class Memory {
   std::span<T> view(size_t offset, size_t count) const {
     return {reinterpret_cast<T*>(checked(offset, count, sizeof(T), alignof(T))), count};
   }
-  // Grow by `pages` (64 KiB); returns the previous size in pages, or -1 if refused.
+  // Grow by `pages` (64 KiB); returns the previous size in pages, or -1 if that
+  // would pass max_size(). Throws zw::Error with the cause (wasmtime's message:
+  // out of memory, a device refusing to map the new pages) if growing fails.
   int64_t grow(uint64_t pages) const;
   MemoryMode mode() const;
   // Map `length` bytes of a file at `file_offset` copy-on-write over

@@ -547,7 +547,7 @@ void test_managed_mode(const std::shared_ptr<Backend>& backend) {
   auto* managed = dynamic_cast<cuda::ManagedRegion*>(region.get());
   EXPECT(managed && region->reserved_bytes() == 300 * mib, "reservation %zu", region->reserved_bytes());
   EXPECT(managed && contains(managed->cap_note(), "capped"), "cap note: %s", managed ? managed->cap_note().c_str() : "");
-  EXPECT(std::string(region->kind()) == "managed", "kind");
+  EXPECT(region->kind() == MemoryKind::managed, "kind");
   fake_set("free_bytes", 0);
 
   const int64_t registered_before = fake_get("registered_bytes");
