@@ -552,7 +552,7 @@ void VulkanExecutor::run(const MatmulArgs& a) {
   p.accumulate = a.accumulate ? 1 : 0;
   if (static_cast<uint32_t>(a.m) <= kGemvMaxM) {
     Kernel k = pick(a.b_type, Kernel::gemv_f32, Kernel::gemv_f16, Kernel::gemv_q8_0, Kernel::gemv_q4_1);
-    dispatch(k, "zw.matmul", u64(a.n), p);
+    dispatch(k, "zw.matmul", ceil_div(u64(a.n), kGemvThreads), p);
   } else {
     Kernel k = pick(a.b_type, Kernel::gemm_f32, Kernel::gemm_f16, Kernel::gemm_q8_0, Kernel::gemm_q4_1);
     dispatch(k, "zw.matmul", ceil_div(u64(a.m), kGemmTile) * ceil_div(u64(a.n), kGemmTile), p);

@@ -1,7 +1,8 @@
 // zw.matmul for m <= 8 (decode steps): C[m, n] (+)= A[m, k] . B[n, k]^T.
-// One workgroup per output column n (looping): its 64 invocations split k,
-// each keeping up to 8 row sums, then a shared-memory tree reduction.
-// Compiled once per weight type: -DW_DTYPE=ZW_DTYPE_*.
+// One invocation per output column (grid-stride), summing k in order for each
+// of the m rows: no barriers or shared memory, which suits CPU-like devices
+// (lavapipe runs invocations as SIMD lanes) and keeps the CPU backend's
+// summation order. Compiled once per weight type: -DW_DTYPE=ZW_DTYPE_*.
 #version 460
 #include "common.glsl"
 
@@ -12,32 +13,21 @@ layout(push_constant) uniform Push {  // vk_params.h MatmulPush
   uint m, n, k, accumulate;
 } p;
 
-shared float red[MAX_M][64];
-
 void main() {
-  uint t = gl_LocalInvocationID.x;
   F32 a = F32(p.a);
   F32 c = F32(p.c);
-  for (uint col = gl_WorkGroupID.x; col < p.n; col += gl_NumWorkGroups.x) {
+  uint stride = gl_NumWorkGroups.x * 64u;
+  for (uint col = gl_GlobalInvocationID.x; col < p.n; col += stride) {
     uint64_t row = p.b + uint64_t(col) * p.b_row_bytes;
     float sums[MAX_M];
     for (uint r = 0u; r < MAX_M; ++r) sums[r] = 0.0;
-    for (uint e = t; e < p.k; e += 64u) {
+    for (uint e = 0u; e < p.k; ++e) {
       float w = zw_load_weight(row, e, W_DTYPE);
       for (uint r = 0u; r < p.m; ++r) sums[r] += a.v[r * p.k + e] * w;
     }
-    for (uint r = 0u; r < MAX_M; ++r) red[r][t] = sums[r];
-    barrier();
-    for (uint s = 32u; s > 0u; s >>= 1) {
-      if (t < s)
-        for (uint r = 0u; r < p.m; ++r) red[r][t] += red[r][t + s];
-      barrier();
+    for (uint r = 0u; r < p.m; ++r) {
+      uint idx = r * p.n + col;
+      c.v[idx] = p.accumulate != 0u ? c.v[idx] + sums[r] : sums[r];
     }
-    if (t < p.m) {
-      uint idx = t * p.n + col;
-      float v = red[t][0];
-      c.v[idx] = p.accumulate != 0u ? c.v[idx] + v : v;
-    }
-    barrier();  // red is reused by the next column
   }
 }
