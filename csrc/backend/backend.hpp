@@ -50,6 +50,8 @@ class Backend {
   // Human-readable device description for `zerowasm info`.
   virtual std::string device() const = 0;
   virtual bool supports(MemoryKind kind) const { return kind == MemoryKind::host; }
+  // Whether "auto" may pick it (a software Vulkan device is only used by name).
+  virtual bool auto_selectable() const { return true; }
   // Whether Memory::map_file may replace committed host pages with a file
   // mapping under this backend's executors: true only where nothing (a device
   // registration, a wrapped buffer) keeps pointing at the pages it replaces.
@@ -74,5 +76,6 @@ std::shared_ptr<Backend> make_cpu_backend();
 // CUDA/Metal: return nullptr and fill `why` when unusable on this machine.
 std::shared_ptr<Backend> make_cuda_backend(std::string& why);
 std::shared_ptr<Backend> make_metal_backend(std::string& why);
+std::shared_ptr<Backend> make_vulkan_backend(std::string& why);
 
 }  // namespace zw

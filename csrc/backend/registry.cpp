@@ -30,6 +30,12 @@ std::shared_ptr<Backend> metal_absent(std::string& why) {
   return nullptr;
 }
 #endif
+#if !defined(ZEROWASM_HAVE_VULKAN)
+std::shared_ptr<Backend> vulkan_absent(std::string& why) {
+  why = "not built (no Vulkan headers or glslc when zerowasm was compiled)";
+  return nullptr;
+}
+#endif
 
 // "auto" preference order: GPUs first.
 const Candidate kCandidates[] = {
@@ -42,6 +48,11 @@ const Candidate kCandidates[] = {
     {"metal", make_metal_backend},
 #else
     {"metal", metal_absent},
+#endif
+#if defined(ZEROWASM_HAVE_VULKAN)
+    {"vulkan", make_vulkan_backend},
+#else
+    {"vulkan", vulkan_absent},
 #endif
     {"cpu", make_cpu},
 };
@@ -84,10 +95,10 @@ std::shared_ptr<Backend> get_backend(const std::string& name) {
   for (const Candidate& c : kCandidates) {
     if (name != "auto" && name != c.name) continue;
     Probed& p = probe(c);
-    if (p.backend) return p.backend;
+    if (p.backend && (name != "auto" || p.backend->auto_selectable())) return p.backend;
     if (name != "auto") throw Error("backend '" + name + "' is unavailable: " + p.why);
   }
-  throw Error("unknown backend '" + name + "' (choose auto, cpu, cuda or metal)");
+  throw Error("unknown backend '" + name + "' (choose auto, cpu, cuda, metal or vulkan)");
 }
 
 }  // namespace zw

@@ -1,0 +1,130 @@
+// Shared by every zerowasm Vulkan shader: extensions, buffer-reference types
+// over raw device addresses, and the scalar math of csrc/kernels/kernel_math.h.
+//
+// GLSL cannot include kernel_math.h (C casts, templates, structs with
+// static_assert), so the functions below restate it line for line, same
+// constants and same operation order, so Vulkan results track the CPU
+// backend's; the ABI numbers (dtype codes, block sizes) come from the one
+// header every language shares, zerowasm_abi.h.
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_8bit_storage : require
+
+#include "zerowasm_abi.h"
+
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer F32 { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer I32 { int v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer U16 { uint16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 1) buffer U8 { uint8_t v[]; };
+
+// Elementwise op codes (vk_executor.cpp ew_code).
+#define ZW_VK_EW_ADD 0u
+#define ZW_VK_EW_MUL 1u
+#define ZW_VK_EW_SCALE 2u
+#define ZW_VK_EW_GELU 3u
+#define ZW_VK_EW_SILU 4u
+
+// ---- IEEE binary16 -> binary32, bit exact (kernel_math.h zw_f16_to_f32) ----
+float zw_f16_to_f32(uint h) {
+  uint sign = (h & 0x8000u) << 16;
+  uint e = (h >> 10) & 0x1fu;
+  uint mant = h & 0x3ffu;
+  if (e == 0x1fu) return uintBitsToFloat(sign | 0x7f800000u | (mant << 13));
+  if (e != 0u) return uintBitsToFloat(sign | ((e + 112u) << 23) | (mant << 13));
+  float mag = float(mant) * 5.9604644775390625e-8;
+  return uintBitsToFloat(sign | floatBitsToUint(mag));
+}
+
+// ---- exp, erf, activations (kernel_math.h) ----
+float zw_expf(float x) {
+  float xc = x < -87.0 ? -87.0 : x;
+  xc = xc > 89.0 ? 89.0 : xc;
+  float t = xc * 1.44269504088896341;
+  int n = int(t + 128.5) - 128;
+  float nf = float(n);
+  float r = xc - nf * 0.693145751953125;
+  r = r - nf * 1.428606765330187e-06;
+  float p = 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int n1 = n / 2;
+  float s1 = uintBitsToFloat(uint(n1 + 127) << 23);
+  float s2 = uintBitsToFloat(uint(n - n1 + 127) << 23);
+  float y = (p * s1) * s2;
+  y = x < -87.0 ? 0.0 : y;
+  return isnan(x) ? x : y;
+}
+
+float zw_erfcx_ge1(float a) {
+  float t = 1.0 / (1.0 + 0.5 * a);
+  float p = -6.717447191e-02;
+  p = p * t + 3.257351518e-01;
+  p = p * t - 5.722033381e-01;
+  p = p * t + 3.731280565e-01;
+  p = p * t - 9.043917805e-02;
+  p = p * t + 2.293997556e-01;
+  p = p * t + 2.361325920e-01;
+  p = p * t + 2.834677696e-01;
+  p = p * t + 2.819932401e-01;
+  p = p * t + 3.292704832e-06;
+  return p;
+}
+
+float zw_erf_over_x_le1(float s) {
+  float p = 8.006874123e-05;
+  p = p * s - 8.053751080e-04;
+  p = p * s + 5.192957819e-03;
+  p = p * s - 2.685607038e-02;
+  p = p * s + 1.128363460e-01;
+  p = p * s - 3.761262894e-01;
+  p = p * s + 1.128379226e+00;
+  return p;
+}
+
+float zw_erfc_abs_ge1(float x) {
+  float a = x < 0.0 ? -x : x;
+  a = a < 1.0 ? 1.0 : a;
+  a = a > 10.0 ? 10.0 : a;
+  return zw_expf(-a * a) * zw_erfcx_ge1(a);
+}
+
+float zw_one_plus_erf(float x) {
+  float small_ = 1.0 + x * zw_erf_over_x_le1(x * x);
+  float ec = zw_erfc_abs_ge1(x);
+  float big = x < 0.0 ? ec : 2.0 - ec;
+  float a = x < 0.0 ? -x : x;
+  return a <= 1.0 ? small_ : big;
+}
+
+float zw_gelu(float x) { return 0.5 * x * zw_one_plus_erf(x * 0.70710678118654752); }
+float zw_silu(float x) { return x / (1.0 + zw_expf(-x)); }
+
+// ---- weights: element e of a row starting at byte address `row` ----
+// Rows of quantized types are GGUF blocks (zerowasm_abi.h): 2-byte aligned at best.
+float zw_load_weight(uint64_t row, uint e, uint dtype) {
+  if (dtype == ZW_DTYPE_F32) return F32(row).v[e];
+  if (dtype == ZW_DTYPE_F16) return zw_f16_to_f32(uint(U16(row).v[e]));
+  uint j = e % ZW_QBLOCK;
+  if (dtype == ZW_DTYPE_Q8_0) {
+    uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * ZW_Q8_0_BYTES;
+    float d = zw_f16_to_f32(uint(U16(blk).v[0]));
+    return d * float(int8_t(U8(blk).v[2u + j]));
+  }
+  uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * ZW_Q4_1_BYTES;
+  float d = zw_f16_to_f32(uint(U16(blk).v[0]));
+  float m = zw_f16_to_f32(uint(U16(blk).v[1]));
+  uint byte_ = uint(U8(blk).v[4u + (j & 15u)]);
+  uint q = j < 16u ? (byte_ & 15u) : (byte_ >> 4);
+  return d * float(q) + m;
+}
+
+// Byte address of element i of an f32 array at `base`.
+uint64_t zw_f32_at(uint64_t base, uint64_t i) { return base + i * 4ul; }

@@ -1,0 +1,30 @@
+// zw.add / mul / scale / gelu / silu: out[i] = f(a[i], b[i]), grid-stride.
+// out may alias a or b exactly: each element is read, then written, by one thread.
+#version 460
+#include "common.glsl"
+
+layout(local_size_x = 256) in;
+layout(push_constant) uniform Push {  // vk_params.h ElementwisePush
+  uint64_t a, b, out_;
+  uint n;
+  float s;
+  uint op;
+  uint pad;
+} p;
+
+void main() {
+  F32 a = F32(p.a);
+  F32 b = F32(p.b);
+  F32 o = F32(p.out_);
+  uint stride = gl_NumWorkGroups.x * 256u;
+  for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride) {
+    float x = a.v[i];
+    float y;
+    if (p.op == ZW_VK_EW_ADD) y = x + b.v[i];
+    else if (p.op == ZW_VK_EW_MUL) y = x * b.v[i];
+    else if (p.op == ZW_VK_EW_SCALE) y = x * p.s;
+    else if (p.op == ZW_VK_EW_GELU) y = zw_gelu(x);
+    else y = zw_silu(x);
+    o.v[i] = y;
+  }
+}

@@ -1,0 +1,84 @@
+// zw.rope over x [rows, heads, head_dim], one invocation per rotated pair.
+// With -DZW_ROPE_F64 (devices with shaderFloat64) freqs holds doubles and the
+// angle is formed and reduced mod 2*pi in double: exact to f32 rounding at any
+// position. Precision without doubles (fma must be fused for the full accuracy:
+// a driver that splits it loses ~pos * 6e-8 rad): the host sends each frequency as a float pair
+// hi + lo (computed in double); pos * (hi + lo) is formed as an unevaluated
+// sum (fma gives pos * hi's rounding error exactly) and the nearest multiple
+// of 2*pi is removed in two parts, so cos/sin see the angle within ~1e-7 rad
+// for any position below 2^24. Exact aliasing out == x is safe (each pair is
+// read, then written, by one invocation; pairs are disjoint).
+#version 460
+#include "common.glsl"
+
+layout(local_size_x = 256) in;
+layout(push_constant) uniform Push {  // vk_params.h RopePush
+  uint64_t x, out_, freqs;
+  uint rows, heads, head_dim, pos0;
+  uint adjacent, pad;
+} p;
+
+#ifdef ZW_ROPE_F64
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer F64 { double v[]; };
+#endif
+
+#define ZW_TWO_PI_HI 6.2831854820251465
+#define ZW_TWO_PI_LO -1.7484556025237907e-07
+#define ZW_INV_TWO_PI 0.15915494309189535
+
+// Vulkan only promises 2^-11 absolute error for the built-in sin/cos, so they
+// are computed here: quadrant reduction to |t| <= pi/4, then Taylor series
+// (truncation below 1e-11) of degree 11 (sin) and 12 (cos).
+#define ZW_PI_2_HI 1.5707963705062866
+#define ZW_PI_2_LO -4.3711388286737929e-08
+vec2 zw_cos_sin(float r) {
+  float q = roundEven(r * 0.63661977236758134);
+  precise float t = fma(-q, ZW_PI_2_HI, r);
+  t = fma(-q, ZW_PI_2_LO, t);
+  float t2 = t * t;
+  float s = t * (1.0 + t2 * (-1.0 / 6.0 + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362880.0 +
+            t2 * (-1.0 / 39916800.0))))));
+  float c = 1.0 + t2 * (-0.5 + t2 * (1.0 / 24.0 + t2 * (-1.0 / 720.0 + t2 * (1.0 / 40320.0 +
+            t2 * (-1.0 / 3628800.0 + t2 * (1.0 / 479001600.0))))));
+  int quadrant = int(q) & 3;
+  if (quadrant == 0) return vec2(c, s);
+  if (quadrant == 1) return vec2(-s, c);
+  if (quadrant == 2) return vec2(-c, -s);
+  return vec2(s, -c);
+}
+
+vec2 rope_cos_sin(float pos, float f_hi, float f_lo) {
+  precise float a_hi = pos * f_hi;
+  precise float a_lo = fma(pos, f_hi, -a_hi) + pos * f_lo;
+  float turns = roundEven(a_hi * ZW_INV_TWO_PI);
+  precise float r = fma(-turns, ZW_TWO_PI_HI, a_hi);
+  r = fma(-turns, ZW_TWO_PI_LO, r) + a_lo;
+  return zw_cos_sin(r);
+}
+
+void main() {
+  uint half_dim = p.head_dim / 2u;
+  uint pairs = p.rows * p.heads * half_dim;
+  F32 x = F32(p.x);
+  F32 o = F32(p.out_);
+  F32 f = F32(p.freqs);
+  uint stride = gl_NumWorkGroups.x * 256u;
+  for (uint idx = gl_GlobalInvocationID.x; idx < pairs; idx += stride) {
+    uint i = idx % half_dim;
+    uint vec_ = idx / half_dim;
+    uint row = vec_ / p.heads;
+    uint base = vec_ * p.head_dim;
+    uint first = base + (p.adjacent != 0u ? 2u * i : i);
+    uint second = base + (p.adjacent != 0u ? 2u * i + 1u : i + half_dim);
+#ifdef ZW_ROPE_F64
+    double angle = double(p.pos0 + row) * F64(p.freqs).v[i];
+    vec2 cs = zw_cos_sin(float(angle - 6.283185307179586 * floor(angle / 6.283185307179586 + 0.5)));
+#else
+    vec2 cs = rope_cos_sin(float(p.pos0 + row), f.v[2u * i], f.v[2u * i + 1u]);
+#endif
+    float x0 = x.v[first];
+    float x1 = x.v[second];
+    o.v[first] = x0 * cs.x - x1 * cs.y;
+    o.v[second] = x0 * cs.y + x1 * cs.x;
+  }
+}
