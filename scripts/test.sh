@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: install zerowasm with its test dependencies, lint, test.
+# The whole test suite (or the tests named as arguments): install zerowasm with its test dependencies, lint, test.
 # GPU tests skip (with the reason) where no GPU backend is available.
 ZEROWASM_EXTRAS="test" source "$(dirname "$0")/_env.sh"
 ruff check python tests bench
-python -m pytest -q -ra tests "$@"
+# Arguments replace the default target: `bash scripts/test.sh tests/test_ops.py -x`.
+python -m pytest -q -ra "${@:-tests}"

@@ -25,7 +25,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pytest
+# Vulkan tests run under the Khronos validation layer and fail on any message; the
+# backend reads this once, when it is first probed, so it must be set before any test
+# module touches zerowasm. An explicit ZEROWASM_VULKAN_VALIDATION=0 still wins.
+os.environ.setdefault("ZEROWASM_VULKAN_VALIDATION", "1")
+if not os.environ.get("XDG_RUNTIME_DIR"):  # the Vulkan loader's layers want one
+    import tempfile
+
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="zw-xdg-")
+
+import pytest  # noqa: E402
 from native_build import NativeBuild, NativeBuildError, build
 
 if TYPE_CHECKING:
