@@ -70,6 +70,37 @@ wasmtime_val_raw_t decode_param(Reader& in, char type, uint64_t memory_size) {
   return raw;
 }
 
+// Forwards validated ops to the CPU executor, except those whose arithmetic
+// exceeds kMaxWork multiply-adds: inside 512 KiB a guest can legally ask for
+// ~1e10 (attention is quadratic in its sequence), which takes minutes under
+// ASan and would stall the campaign on inputs that prove nothing new about
+// memory safety (their operands were validated like every other op's; a real
+// guest asking for that much is what deadlines, tests/test_limits.py, are for).
+class BoundedWorkExecutor final : public zw::Executor {
+ public:
+  explicit BoundedWorkExecutor(std::unique_ptr<zw::Executor> inner) : inner_(std::move(inner)) {}
+  static constexpr uint64_t kMaxWork = uint64_t(1) << 26;
+
+  void run(const zw::MatmulArgs& a) override {
+    if (uint64_t(a.m) * uint64_t(a.n) * uint64_t(a.k) <= kMaxWork) inner_->run(a);
+  }
+  void run(const zw::ElementwiseArgs& a) override { inner_->run(a); }
+  void run(const zw::NormArgs& a) override { inner_->run(a); }
+  void run(const zw::SoftmaxArgs& a) override { inner_->run(a); }
+  void run(const zw::RopeArgs& a) override { inner_->run(a); }
+  void run(const zw::AttentionArgs& a) override {
+    if (uint64_t(a.seq_q) * uint64_t(a.seq_kv) * uint64_t(a.heads) * uint64_t(a.head_dim) <= kMaxWork) inner_->run(a);
+  }
+  void run(const zw::GatherArgs& a) override { inner_->run(a); }
+  void run(const zw::HintArgs& a) override { inner_->run(a); }
+  void sync() override { inner_->sync(); }
+  uint64_t copies() const override { return inner_->copies(); }
+  uint64_t device_address(zw::Offset off) const override { return inner_->device_address(off); }
+
+ private:
+  std::unique_ptr<zw::Executor> inner_;
+};
+
 // A committed memory of one size with its CPU executor. Teardown order is the
 // instance's: sync, release the memory (the executor lets go of it), drop the executor.
 struct MemorySlot {
@@ -90,7 +121,7 @@ MemorySlot& memory_slot(size_t pages) {
     size_t bytes = pages * kWasmPage;
     // A reservation larger than the committed size: past-the-end accesses fault.
     slot.memory = std::make_unique<zw::LinearMemory>(zw::make_host_region(2 * kMaxPages * kWasmPage), bytes, bytes);
-    slot.executor = backend->make_executor(*slot.memory);
+    slot.executor = std::make_unique<BoundedWorkExecutor>(backend->make_executor(*slot.memory));
   }
   return slot;
 }
