@@ -65,13 +65,13 @@ def example_app(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def header_example() -> str:
-    """The usage example at the top of zerowasm.hpp: its `//   ` lines, verbatim."""
-    lines = []
+    """The usage example at the top of zerowasm.hpp: its first block of `//   ` lines, verbatim."""
+    lines: list[str] = []
     for line in (REPO / "csrc" / "include" / "zerowasm" / "zerowasm.hpp").read_text().splitlines():
-        if not line.startswith("//"):
-            break
         if line.startswith("//   "):
             lines.append(line[len("//   "):])
+        elif lines or not line.startswith("//"):
+            break  # the example ends at its first non-example line
     assert any("inst.call(" in line for line in lines), lines
     return "\n".join(lines)
 
