@@ -200,7 +200,8 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
   }
   // Time inside ops counts against the deadline: stop at this op boundary,
   // after the ops already queued (a GPU write is never abandoned mid-way).
-  if (check_stop() != kRun) {
+  auto start = std::chrono::steady_clock::now();  // one clock read: deadline check and op timing
+  if (check_stop(start) != kRun) {
     try {
       sync_if_pending();
     } catch (const std::exception&) {
@@ -209,7 +210,6 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
     std::string msg = std::string("zw.") + op.name + ": call stopped before this op";
     return api.wasmtime_trap_new(msg.data(), msg.size());
   }
-  auto start = std::chrono::steady_clock::now();
   try {
     OpContext ctx{*executor, memory->base(), memory->committed()};
     c.bytes += op.issue(ctx, args);
@@ -229,11 +229,11 @@ wasm_trap_t* InstanceImpl::dispatch(const OpDef& op, const wasmtime_val_raw_t* a
   }
 }
 
-InstanceImpl::StopReason InstanceImpl::check_stop() {
+InstanceImpl::StopReason InstanceImpl::check_stop(std::chrono::steady_clock::time_point now) {
   int why = stop_reason.load(std::memory_order_relaxed);
   if (why != kRun) return StopReason(why);
   if (interrupt_requested.load(std::memory_order_relaxed)) why = kInterrupt;
-  else if (std::chrono::steady_clock::now() >= deadline) why = kDeadline;
+  else if (now >= deadline) why = kDeadline;
   else return kRun;
   stop_reason.store(why, std::memory_order_relaxed);
   return StopReason(why);

@@ -142,7 +142,8 @@ struct InstanceImpl {
   std::chrono::steady_clock::time_point call_start{};
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // kRun, or the reason once the deadline passed / an interrupt arrived.
-  StopReason check_stop();
+  // `now` lets the op dispatcher reuse the clock read it times the op with.
+  StopReason check_stop(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   void interrupt();
 
   InstanceImpl(std::shared_ptr<ModuleImpl> m, MemoryMode mode, const InstanceOptions& opts);

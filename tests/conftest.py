@@ -15,6 +15,7 @@ second run of the suite compiles nothing. If no compiler is available the test s
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -149,6 +150,30 @@ def op_target(request: pytest.FixtureRequest) -> OpTarget:
 
 
 _NATIVE: list[NativeBuild | NativeBuildError] = []
+
+
+def vulkan_validation_messages() -> int | None:
+    """Messages the Khronos validation layer has reported in this process, or None when
+    the Vulkan backend is not running under it (the count is in the registry's detail)."""
+    import zerowasm
+
+    for name, available, detail in zerowasm.backend_details():
+        label = "validation on: "
+        if name == "vulkan" and available and label in detail:
+            return int(detail.split(label, 1)[1].split()[0].rstrip(";"))
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _no_vulkan_validation_messages(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that runs on Vulkan (its id or file names it) fails on any validation message."""
+    before = vulkan_validation_messages() if "vulkan" in request.node.nodeid else None
+    yield
+    if before is None:
+        return
+    gc.collect()  # instances this test freed are torn down (and validated) now
+    after = vulkan_validation_messages()
+    assert after == before, f"Vulkan validation reported {(after or 0) - before} message(s)"
 
 
 @pytest.fixture(scope="session")
