@@ -5,44 +5,20 @@
 #include <mutex>
 #include <vector>
 
+#include "util/dynamic_library.hpp"
 #include "zerowasm/error.hpp"
-
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <dlfcn.h>
-#endif
 
 namespace zw {
 namespace {
 
 #if defined(_WIN32)
 const char* kDefaultLibrary = "wasmtime.dll";
-void* open_library(const std::string& path, std::string& err) {
-  HMODULE h = LoadLibraryA(path.c_str());
-  if (!h) err = "LoadLibrary error " + std::to_string(GetLastError());
-  return reinterpret_cast<void*>(h);
-}
-void* find_symbol(void* lib, const char* name) {
-  return reinterpret_cast<void*>(GetProcAddress(reinterpret_cast<HMODULE>(lib), name));
-}
 #else
 #if defined(__APPLE__)
 const char* kDefaultLibrary = "libwasmtime.dylib";
 #else
 const char* kDefaultLibrary = "libwasmtime.so";
 #endif
-void* open_library(const std::string& path, std::string& err) {
-  // RTLD_LOCAL: the wasmtime Python package dlopens the same file; the loader
-  // hands both of us the one already-mapped instance.
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = dlerror();
-    err = e ? e : "unknown dlopen error";
-  }
-  return h;
-}
-void* find_symbol(void* lib, const char* name) { return dlsym(lib, name); }
 #endif
 
 std::mutex g_mutex;
@@ -71,7 +47,7 @@ const WasmtimeApi& load_wasmtime(const std::string& requested, const std::string
     return g_api;
   }
   std::string err;
-  void* lib = open_library(path, err);
+  void* lib = open_library(path.c_str(), err);
   if (!lib)
     throw Error("cannot load the wasmtime C API library '" + path + "' (from " + origin + "): " + err +
                 " (set ZEROWASM_WASMTIME_LIB to a libwasmtime of C API v50.0.0)");

@@ -4,28 +4,14 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "util/dynamic_library.hpp"
 #include "zerowasm/error.hpp"
-
-#if defined(_WIN32)
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#else
-#include <dlfcn.h>
-#endif
 
 namespace zw::vk {
 namespace {
 
 #if defined(_WIN32)
 const char* const kLoaderNames[] = {"vulkan-1.dll"};
-void* open_library(const char* name, std::string& error) {
-  HMODULE h = LoadLibraryA(name);
-  if (!h) error = "LoadLibrary error " + std::to_string(GetLastError());
-  return reinterpret_cast<void*>(h);
-}
-void* find_symbol(void* lib, const char* name) {
-  return reinterpret_cast<void*>(GetProcAddress(static_cast<HMODULE>(lib), name));
-}
 #else
 #if defined(__APPLE__)
 // The Vulkan SDK's loader, else MoltenVK used directly as the loader.
@@ -33,15 +19,6 @@ const char* const kLoaderNames[] = {"libvulkan.1.dylib", "libvulkan.dylib", "lib
 #else
 const char* const kLoaderNames[] = {"libvulkan.so.1", "libvulkan.so"};
 #endif
-void* open_library(const char* name, std::string& error) {
-  void* h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = dlerror();
-    error = e ? e : "unknown dlopen error";
-  }
-  return h;
-}
-void* find_symbol(void* lib, const char* name) { return dlsym(lib, name); }
 #endif
 
 template <typename Fn>
