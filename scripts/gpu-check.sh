@@ -69,6 +69,7 @@ step() {  # step <title> <seconds> <command...>
   echo "gpu-check: $title: $status ($((t1 - t0)) s)"
 }
 
+step "tests: op suite (every backend present)" 150 python -m pytest -q -ra tests/test_ops.py tests/test_hostile.py
 step "tests: cuda" 150 python -m pytest -q -ra tests/test_cuda_backend.py
 step "tests: vulkan" 120 python -m pytest -q -ra tests/test_vulkan.py
 step "tests: vulkan models" 150 python -m pytest -q -ra tests/test_vulkan_models.py
