@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from minilm_fixtures import load_model
 from test_minilm import cosines, embedding_sentences
-from test_vulkan import VK_REASON, no_validation_messages  # noqa: F401 (autouse fixture)
+from test_vulkan import VK_REASON
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(VK_REASON is not None, reason=f"no Vulkan: {VK_REASON}")]
 
