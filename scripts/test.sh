@@ -4,4 +4,4 @@
 ZEROWASM_EXTRAS="test" source "$(dirname "$0")/_env.sh"
 ruff check python tests bench
 # Arguments replace the default target: `bash scripts/test.sh tests/test_ops.py -x`.
-python -m pytest -q -ra "${@:-tests}"
+python -m pytest -q -ra --durations=25 "${@:-tests}"
