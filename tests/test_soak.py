@@ -50,12 +50,6 @@ def test_10000_instance_lifetimes_leak_neither_memory_nor_mappings() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured 2026-11-29: RSS grows ~10 KB per MiniLM lifetime after warm-up (+2.4% over 180 cycles; "
-    "~5.6 KB with a shared Runtime), /proc/self/maps stays flat; source not yet found (Python-side "
-    "fragmentation or per-engine wasmtime state)",
-)
 def test_minilm_create_embed_destroy_200_times() -> None:
     from minilm_fixtures import load_model
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -25,6 +26,13 @@ def wasmtime_library() -> str:
     """Path of the wasmtime C API library inside the ``wasmtime`` wheel (the file wasmtime-py
     loads). Runtimes fall back to it when neither an explicit library nor
     ``ZEROWASM_WASMTIME_LIB`` names one; the C++ core makes that choice (README "Environment")."""
+    return _wasmtime_wheel_library()
+
+
+@functools.cache
+def _wasmtime_wheel_library() -> str:
+    # Cached per process (an installed wheel does not change under a running process, and
+    # each importlib.metadata lookup grows its path caches: every Runtime() would pay it).
     try:
         version = metadata.version("wasmtime")
     except metadata.PackageNotFoundError:

@@ -161,15 +161,22 @@ def _from_env(command: str) -> Compiler:
     return Compiler(kind, argv, _cxx_of(argv), _version_line(argv), flags)
 
 
-def _from_ziglang() -> Compiler | None:
-    if importlib.util.find_spec("ziglang") is None:
-        return None
+@functools.cache
+def _ziglang_version() -> str:
+    # Cached: every importlib.metadata lookup leaves ~100 bytes in its path caches,
+    # and guest_path() asks on every model construction (a soak test counts them).
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        zig_version = version("ziglang")
+        return version("ziglang")
     except PackageNotFoundError:
-        zig_version = "unknown"
+        return "unknown"
+
+
+def _from_ziglang() -> Compiler | None:
+    if importlib.util.find_spec("ziglang") is None:
+        return None
+    zig_version = _ziglang_version()
     prefix = (sys.executable, "-m", "ziglang")
     # zig already puts the stack first in memory, and rejects -Wl,--stack-first.
     return Compiler(
