@@ -78,29 +78,35 @@ def test_minilm_create_embed_destroy_200_times() -> None:
 
 
 def test_grow_storm_keeps_the_base_and_computes_over_every_size() -> None:
-    """Grow one page at a time to 16 MiB, then by doubling to 1 GiB, with a zw.add over the
-    whole memory after every grow. Page by page all the way to 1 GiB would stream ~9 TB
-    through zw.add (16,384 grows averaging 512 MiB each); the single-page steps cover the
-    small sizes where page-granular bookkeeping matters, the doublings the large ones."""
+    """Grow one page at a time from 1 page to 1 GiB (16,383 grows); the base never moves.
+    After every grow a zw.add runs over the whole memory up to 16 MiB, and beyond that over
+    the page just grown, with a whole-memory zw.add at every power of two. (A whole-memory
+    add after every one of the 16,383 grows would stream ~9 TB through zw.add.)"""
     inst = zerowasm.Runtime("cpu").load(ops_wat(1)).instantiate()
     mem = inst.memory
     base = mem.address
-    sizes = list(range(2, 257)) + [512 * 2**i for i in range(6)]  # pages: 16 MiB, then up to 1 GiB
-    pages = 1
-    full_checks = {256, 4096, 16384}
-    for target in sizes:
-        assert inst.call("grow", target - pages) == pages
-        pages = target
+    last = (1 << 30) // PAGE
+    for pages in range(2, last + 1):
+        assert inst.call("grow", 1) == pages - 1
         assert mem.address == base and mem.size == pages * PAGE
+        page = mem.view((pages - 1) * PAGE, PAGE // 4, np.float32)
+        # Probes: first and last float of every page, the rest zero (checked at full adds).
+        page[0], page[-1] = pages - 1, 1.5
+        whole = pages <= 256 or pages & (pages - 1) == 0
+        if not whole:
+            inst.call("add_page", pages - 1)
+            assert page[0] == 2 * (pages - 1) and page[-1] == 3.0 and mem.address == base
+            # Undo, so the next whole-memory add sees every page's probes at 1x.
+            page[0], page[-1] = pages - 1, 1.5
+            continue
         grid = mem.view(0, (pages, PAGE // 4), np.float32)
-        # Probes: first and last float of every page, the rest zero (checked at full_checks).
-        grid[:, 0] = np.arange(pages, dtype=np.float32)
+        grid[:, 0] = np.arange(pages, dtype=np.float32)  # reset: earlier whole adds doubled these
         grid[:, -1] = 1.5
         inst.call("add_all")
         assert mem.address == base
         np.testing.assert_array_equal(grid[:, 0], 2 * np.arange(pages, dtype=np.float32))
         assert (grid[:, -1] == 3.0).all()
-        if pages in full_checks:
+        if pages in (256, 4096, last):
             assert np.count_nonzero(grid) == 2 * pages - 1  # page 0's first float is 0
-    assert pages * PAGE == 1 << 30
-    del grid
+        del grid
+    assert mem.size == 1 << 30
