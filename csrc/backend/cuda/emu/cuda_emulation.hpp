@@ -2,16 +2,20 @@
 // kernels on machines without a GPU (see kernels/cuda_compat.cuh for the subset
 // the kernels may use).
 //
-// A launch runs its blocks one after another on blockDim.x OS threads, so real
-// concurrency (and real races) happens inside a block, exactly where CUDA has
-// it. __syncthreads is a std::barrier over the block; a warp shuffle is a
-// barrier over the warp's 32 threads around a slot exchange. __shared__
-// variables become function statics: one copy per kernel, which is per block
-// because blocks run sequentially. None of this models timing or coalescing.
+// A launch runs its blocks one after another; a block's threads are fibers on
+// the calling OS thread, each running until it reaches a barrier. A fiber at
+// __syncthreads resumes once every thread of the block is there, one at a warp
+// shuffle once its warp's 32 threads are (the shuffle is a slot exchange
+// between two such barriers). Threads run in index order on even launches and
+// in reverse on odd ones, so a missing barrier between a writer and a reader
+// shows up as a wrong result; a barrier not reached by every thread is an
+// error. (OS threads per CUDA thread, as before, spent most of a 2-core
+// machine's time in the scheduler.) __shared__ variables become function
+// statics: one copy per kernel, which is per block because blocks run
+// sequentially. None of this models timing or coalescing.
 #ifndef ZEROWASM_CUDA_EMULATION_HPP
 #define ZEROWASM_CUDA_EMULATION_HPP
 
-#include <barrier>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -31,8 +35,6 @@ struct alignas(16) float4_t {
 };
 
 struct Launch {
-  std::unique_ptr<std::barrier<>> block_barrier;
-  std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
   std::vector<uint32_t> shuffle_slots;  // one per thread
   std::vector<unsigned char> dynamic_shared;
 };
@@ -46,9 +48,12 @@ inline thread_local ThreadState tls;
 
 // Runs body once per (block, thread) with the index variables set. Blocks run
 // in order; every thread of a block finishes it before the next block starts.
+// An exception thrown by body, or barriers not reached by every thread, end
+// the launch with that exception.
 void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, const std::function<void()>& body);
 
-inline void sync_block() { tls.launch->block_barrier->arrive_and_wait(); }
+void sync_block();  // __syncthreads
+void sync_warp();   // all 32 threads of the caller's warp
 
 inline float shfl_xor(float v, int lane_mask) {
   Launch& l = *tls.launch;
@@ -57,9 +62,9 @@ inline float shfl_xor(float v, int lane_mask) {
   uint32_t bits;
   std::memcpy(&bits, &v, 4);
   l.shuffle_slots[t] = bits;
-  l.warp_barriers[warp]->arrive_and_wait();
+  sync_warp();
   uint32_t other = l.shuffle_slots[warp * 32 + ((t % 32) ^ static_cast<unsigned>(lane_mask))];
-  l.warp_barriers[warp]->arrive_and_wait();  // nobody overwrites a slot still being read
+  sync_warp();  // nobody overwrites a slot still being read
   float r;
   std::memcpy(&r, &other, 4);
   return r;

@@ -1,6 +1,6 @@
 // The few CUDA constructs the kernels use, behind macros, so the same kernel
 // source compiles with nvcc (the real thing) and with a plain C++20 compiler
-// against emu/cuda_emulation.hpp (one OS thread per CUDA thread), which is how
+// against emu/cuda_emulation.hpp (one fiber per CUDA thread), which is how
 // the kernels are tested on machines without a GPU.
 //
 // Rules for kernel code: index with threadIdx/blockIdx/blockDim/gridDim .x only;
