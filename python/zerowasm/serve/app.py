@@ -203,9 +203,12 @@ class LimitsAndMetrics:
             await self.app(scope, receive, send_status)
         finally:
             info = scope.get("state", {})
-            model = info.get("zw_model")
+            model, endpoint = info.get("zw_model"), info.get("zw_endpoint")
+            if model is None and scope["method"] == "POST" and scope["path"].startswith("/v1/"):
+                # refused before a model was resolved (unknown model, malformed body): model=""
+                model, endpoint = "", scope["path"][len("/v1/"):].replace("/completions", "")
             if model is not None:
-                self.state.metrics.observe(model, info.get("zw_endpoint", "?"), status, time.monotonic() - t0,
+                self.state.metrics.observe(model, endpoint or "?", status, time.monotonic() - t0,
                                            int(info.get("zw_tokens", 0)))
 
 
@@ -371,10 +374,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.delete("/admin/models/{name}/versions/{version_id}", dependencies=[Depends(admin)])
     async def admin_unload(name: str, version_id: str) -> dict[str, Any]:
         model = served(name)
-        version = model.get(version_id)
+        version = await model.unload(version_id)
         if "batcher" in version.extra:
             await version.extra["batcher"].stop()
-        await model.unload(version_id)
         return {"model": model.name, "unloaded": version.id}
 
     @app.get("/admin/settings", dependencies=[Depends(admin)])
