@@ -133,6 +133,21 @@ def test_chat_france(client: Any) -> None:
     assert usage is not None and usage.completion_tokens == r.usage.completion_tokens
 
 
+def test_stop_strings_and_seeds(client: Any) -> None:
+    full = client.chat.completions.create(model=CHAT_MODEL, messages=FRANCE, temperature=0, max_tokens=12)
+    text = full.choices[0].message.content
+    cut = text.index(" France")
+    r = client.chat.completions.create(model=CHAT_MODEL, messages=FRANCE, temperature=0, max_tokens=12,
+                                       stop=[" France", "zzz"])
+    assert r.choices[0].message.content == text[:cut] and r.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(model=CHAT_MODEL, messages=FRANCE, temperature=0, max_tokens=12,
+                                            stop=" France", stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == text[:cut]
+    sampled = [client.chat.completions.create(model=CHAT_MODEL, messages=FRANCE, temperature=1.2, max_tokens=6,
+                                              seed=seed).choices[0].message.content for seed in (5, 5)]
+    assert sampled[0] == sampled[1]
+
+
 def test_stream_ends_with_done(server: str) -> None:
     body = {"model": CHAT_MODEL, "messages": FRANCE, "max_tokens": 4, "temperature": 0, "stream": True}
     with httpx.stream("POST", f"{server}/v1/chat/completions", json=body, timeout=60) as r:
