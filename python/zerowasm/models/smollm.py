@@ -85,20 +85,23 @@ class SmolLM(GuestModel):
 
     path: a GGUF file (default: the PyPI package's). backend: zerowasm backend
     name ("auto", "cpu", "cuda", "metal"). runtime: an existing
-    ``zerowasm.Runtime`` to load the guest with (overrides backend).
+    ``zerowasm.Runtime`` to load the guest with (overrides backend). guest: another build
+    of the guest (a path or Wasm bytes; default: the bundled one).
     """
 
     error_type = SmolLMError
 
     def __init__(self, path: str | os.PathLike[str] | None = None, backend: str = "auto", *,
-                 runtime: Any = None, quiet: bool = False) -> None:
+                 runtime: Any = None, quiet: bool = False, guest: str | os.PathLike[str] | bytes | None = None) -> None:
         from .. import guests
         from ..runtime import Runtime
 
         self.path = Path(path) if path is not None else model_path(quiet=quiet)
         rt = runtime if runtime is not None else Runtime(backend)
         t0 = time.perf_counter()
-        super().__init__(rt.load(guests.guest_path("smollm", quiet=quiet)).instantiate())
+        if guest is None:
+            guest = guests.guest_path("smollm", quiet=quiet)
+        super().__init__(rt.load(guest).instantiate())
         t1 = time.perf_counter()
         size = self.path.stat().st_size
         offset = self._call_ptr("smollm_big_alloc", size)
