@@ -161,6 +161,10 @@ def test_page_streams_chat_computes_similarity_and_dashboard_updates(
     assert "matmul" in " ".join(ops) or len(ops) >= 3, f"no per-op rows for {chat_model}: {ops}"
     assert js(browser, "return document.getElementById('dash-error').hidden") is True
 
+    # The whole page in one picture: grow the window to the page's height first.
+    height = js(browser, "return document.documentElement.scrollHeight")
+    browser.set_window_size(1500, min(int(height) + 140, 4000))
+    wait_for("a poll at the new size", lambda: int(js(browser, "return document.body.dataset.polls")) >= polls + 4)
     shot = tmp_path / "serve-page.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

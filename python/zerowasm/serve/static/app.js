@@ -351,19 +351,27 @@ function drawChart(canvas, series, colors, unit) {
     ctx.strokeStyle = colors[si];
     ctx.lineWidth = 1.5 * dpr;
     ctx.beginPath();
-    let started = false;
+    let started = false, last = null;
     values.forEach((v, i) => {
       if (v === null || !Number.isFinite(v)) { started = false; return; }
-      const x = pad + (w - 2 * pad) * (values.length === 1 ? 1 : i / (HISTORY - 1));
+      // newest sample at the right edge; the chart scrolls left as samples arrive
+      const x = w - pad - (w - 2 * pad) * ((values.length - 1 - i) / (HISTORY - 1));
       const y = h - pad - (h - 2 * pad) * (v / max);
       if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+      if (i === values.length - 1) last = [x, y];
     });
     ctx.stroke();
+    if (last) { // mark the newest sample: a single sample is otherwise invisible
+      ctx.fillStyle = colors[si];
+      ctx.beginPath();
+      ctx.arc(last[0], last[1], 2.5 * dpr, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   });
   ctx.fillStyle = "#7d8a97";
   ctx.font = `${10 * dpr}px sans-serif`;
-  const last = series[0].length ? series[0][series[0].length - 1] : null;
-  ctx.fillText(`max ${fmt(max / 1.15)}${unit}` + (last !== null && last !== undefined ? `  now ${fmt(last)}${unit}` : ""),
+  const now = series[0].length ? series[0][series[0].length - 1] : null;
+  ctx.fillText(`max ${fmt(max / 1.15)}${unit}` + (now !== null && now !== undefined ? `  now ${fmt(now)}${unit}` : ""),
     pad, pad + 9 * dpr);
 }
 
