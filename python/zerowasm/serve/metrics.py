@@ -89,7 +89,8 @@ class Metrics:
     def observe(self, model: str, endpoint: str, status: int, latency: float, tokens: int = 0) -> None:
         self.requests.labels(model, endpoint, str(status)).inc()
         self.latency.labels(model, endpoint).observe(latency)
-        self.window(model).record(latency, status < 400, tokens)
+        if model:
+            self.window(model).record(latency, status < 400, tokens)
 
     def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> None:
         self.registry.register(_FunctionCollector(collect))

@@ -122,7 +122,8 @@ class ServedModel:
         raise APIError(404, f"{self.name} has no version {version_id!r}; loaded: {sorted(self.versions)}",
                        code="version_not_found", param="version")
 
-    async def unload(self, version_id: str) -> None:
+    async def unload(self, version_id: str) -> Version:
+        """Forget a version that is not active; its requests in flight finish first."""
         version = self.get(version_id)
         if version is self.active:
             raise APIError(409, f"{version.id} is the active version of {self.name}; activate another first",
@@ -130,6 +131,7 @@ class ServedModel:
         del self.versions[version.id]
         self.history = [h for h in self.history if h != version.id]
         await version.pool.close()
+        return version
 
     def describe(self) -> dict[str, Any]:
         active = self.active.id if self.active else None
