@@ -104,3 +104,13 @@ def test_two_replicas_serve_openai_clients(ray_server: str) -> None:
                 counts[r.headers[REPLICA_HEADER]] = r.json()["models"]["all-MiniLM-L6-v2"]["requests"]
     assert set(counts) == set(seen)
     assert sum(counts.values()) == served
+
+
+@pytest.mark.parametrize(("backend", "asked", "gpus"), [
+    ("cuda", None, 1.0), ("vulkan", None, 1.0), ("metal", None, 1.0), ("cpu", None, 0.0),
+    ("cpu", 0.5, 0.5), ("cuda", 0.0, 0.0)])
+def test_replica_resources_follow_the_backend(backend: str, asked: float | None, gpus: float) -> None:
+    from zerowasm.serve.ray_app import replica_resources
+
+    cpus = 1.0 + len(backend) / 8  # any value: it is passed through
+    assert replica_resources(ServeSettings(backend=backend), asked, cpus) == {"num_cpus": cpus, "num_gpus": gpus}
