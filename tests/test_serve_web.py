@@ -150,15 +150,18 @@ def test_page_streams_chat_computes_similarity_and_dashboard_updates(
     assert shown.shape == (len(sentences), len(sentences))
     np.testing.assert_allclose(shown, unit @ unit.T, atol=1e-6)
 
-    # Dashboard: it kept polling, counted the chat request, shows op time and zero copies.
+    # Dashboard: it kept polling and now shows what /v1/stats says (no request is running):
+    # both chat requests counted, the chat model's per-op rows, zero copies.
+    stats = get_json(f"{server}/v1/stats")["models"][chat_model]
+    assert stats["requests"] >= requests_before + 2
+    wait_for("the dashboard counting the chat requests",
+             lambda: float(card_field(browser, chat_model, "requests") or 0) == stats["requests"], timeout=30)
     polls = int(js(browser, "return document.body.dataset.polls"))
-    wait_for("the dashboard counting the chat request",
-             lambda: float(card_field(browser, chat_model, "requests") or 0) >= requests_before + 1, timeout=30)
     wait_for("more dashboard polls", lambda: int(js(browser, "return document.body.dataset.polls")) >= polls + 2)
-    assert card_field(browser, chat_model, "copies") == "0"
+    assert card_field(browser, chat_model, "copies") == "0" == str(stats["copies"])
     ops = js(browser, "return [...document.querySelectorAll(`[data-model=\"${arguments[0]}\"] .ops tbody tr`)]"
                       ".map(r => r.dataset.op)", chat_model)
-    assert "matmul" in " ".join(ops) or len(ops) >= 3, f"no per-op rows for {chat_model}: {ops}"
+    assert "matmul" in ops and sorted(ops) == sorted(stats["ops"]), (ops, sorted(stats["ops"]))
     assert js(browser, "return document.getElementById('dash-error').hidden") is True
 
     # The whole page in one picture: grow the window to the page's height first.
