@@ -61,6 +61,21 @@ def stats(server: str) -> dict[str, Any]:
     return httpx.get(f"{server}/v1/stats", timeout=10).json()
 
 
+def test_cli_help() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "zerowasm", "serve", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0
+    for flag in ("--host", "--port", "--backend", "--instances", "--queue-size", "--request-timeout",
+                 "--batch-window-ms", "--max-batch", "--admin-token", "--ray"):
+        assert flag in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "zerowasm", "serve", "--instances", "0"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "instances must be >= 1" in bad.stderr
+
+
 def test_models_and_health(server: str, client: Any) -> None:
     assert httpx.get(f"{server}/healthz", timeout=10).json()["status"] == "ok"
     models = {m.id: m for m in client.models.list().data}

@@ -25,8 +25,12 @@ Endpoints:
   ``X-Prefill-Tokens`` / ``X-Cached-Tokens``); idle sessions beyond ``--max-sessions`` per instance
   are snapshotted to host memory (LRU) and restored on their next request.
 - ``GET /v1/models`` (each model's versions and the active one), ``GET /healthz``,
-  ``GET /metrics`` (Prometheus), ``GET /v1/stats`` (JSON for the dashboard), ``GET /`` (the web
-  page, when ``zerowasm/serve/static/`` is installed).
+  ``GET /metrics`` (Prometheus), ``GET /`` (the web page, when ``zerowasm/serve/static/`` is
+  installed), ``GET /v1/stats`` (JSON for the dashboard: ``{"uptime_s", "backend", "models":
+  {name: {"requests", "errors", "latency_p50_s", "latency_p99_s", "tokens_per_s", "queue_depth",
+  "busy_instances", "instances", "replacements", "active_version", "versions": [...],
+  "ops": {op: {"calls", "bytes", "seconds"}}, "copies", "sessions" (chat: resident, evicted,
+  evictions, restores)}}}``; latency and tokens/s cover recent requests).
 - Admin (``Authorization: Bearer <--admin-token>``; 401 without, 403 wrong):
   ``POST /admin/models/{model}/versions`` ``{"guest": path, "weights": path, "activate": bool}``
   loads a version (named by the SHA-256 of its files), ``POST /admin/models/{model}/activate``

@@ -123,7 +123,12 @@ class SessionStore:
         with self.lock:
             self.evictions += len(victims)
             evicted = [s for s in self.sessions.values() if s.worker is None and s.snapshot is not None]
-            for s in evicted[:max(0, len(evicted) - self.max_evicted)]:
+            dropped = evicted[:max(0, len(evicted) - self.max_evicted)]
+            # ...and sessions that have held nothing for a while (their last request failed)
+            stale = time.monotonic() - 60.0
+            dropped += [s for s in self.sessions.values()
+                        if s.worker is None and s.snapshot is None and s.last_used < stale]
+            for s in dropped:
                 if not s.lock.locked():
                     del self.sessions[s.id]
         return len(victims)
