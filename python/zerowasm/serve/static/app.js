@@ -300,7 +300,8 @@ async function runEmbeddings() {
 
 // The only place that knows the shape of GET /v1/stats
 // ({"backend", "uptime_s", "models": {name: {requests, errors, latency_p50_s, latency_p99_s,
-// tokens_per_s, queue_depth, busy_instances, instances, active_version, ops, copies, sessions}}});
+// tokens_per_s, queue_depth, busy_instances, instances, replacements, active_version, ops, copies,
+// sessions}}}; documented in zerowasm/serve/__init__.py);
 // everything below uses the form returned here.
 function normalizeStats(stats) {
   return Object.entries(stats.models || {}).map(([name, m]) => ({
@@ -313,6 +314,7 @@ function normalizeStats(stats) {
     queue: m.queue_depth ?? null,
     busy: m.busy_instances ?? null,
     instances: m.instances ?? null,
+    replaced: m.replacements ?? null,
     tps: m.tokens_per_s ?? null,
     p50: m.latency_p50_s ?? null,
     p99: m.latency_p99_s ?? null,
@@ -395,6 +397,7 @@ function renderModel(m, now) {
   setField(card, "queue", fmt(m.queue, 0), m.queue);
   setField(card, "tps", fmt(m.tps, 1), m.tps);
   setField(card, "busy", m.instances === null ? "–" : `${m.busy}/${m.instances}`, m.busy);
+  setField(card, "replaced", fmt(m.replaced, 0), m.replaced);
   const ses = m.sessions;
   setField(card, "sessions", ses ? `${fmt(ses.resident ?? 0, 0)}+${fmt(ses.evicted ?? 0, 0)}` : "–",
     ses ? (ses.resident ?? 0) + (ses.evicted ?? 0) : null);
