@@ -114,6 +114,8 @@ class ServerState:
         version.extra["batcher"] = batcher
 
     async def stop(self) -> None:
+        for store in self.sessions.values():
+            store.clear()
         for m in self.models.values():
             for v in list(m.versions.values()):
                 if "batcher" in v.extra:

@@ -101,6 +101,12 @@ class SessionStore:
             evicted = sum(1 for s in self.sessions.values() if s.worker is None and s.snapshot is not None)
         return {"resident": resident, "evicted": evicted}
 
+    def clear(self) -> None:
+        """Drop every session (server shutdown): a resident one holds its guest instance
+        alive, which would outlive the server (nanobind reports it as leaked at exit)."""
+        with self.lock:
+            self.sessions.clear()
+
     def forget_worker(self, worker: Worker) -> None:
         """The worker's guest is gone (replaced): sessions that lived there start over."""
         with self.lock:
