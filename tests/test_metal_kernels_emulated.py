@@ -420,9 +420,13 @@ def test_gather(driver: Driver, tmp_path: Path, dtype: str) -> None:
 # ---- matmul ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m", [1, 5, 9, 40])  # mat-vec up to 8 rows, tiles beyond (partial tiles: 9, 40)
-@pytest.mark.parametrize("accumulate", [False, True])
+# The issue-16 block types share the kernels' code paths with Q8_0/Q4_1 and differ only
+# in their decoders: one mat-vec and one tiled case each keeps the emulator's time down.
+MATMUL_CASES = [(dtype, m, acc) for dtype in DTYPES for m in (1, 5, 9, 40) for acc in (False, True)
+                if dtype not in BY_NAME or (m, acc) in ((1, True), (9, False))]
+
+
+@pytest.mark.parametrize("dtype,m,accumulate", MATMUL_CASES)  # mat-vec up to 8 rows, tiles beyond
 def test_matmul(driver: Driver, tmp_path: Path, dtype: str, m: int, accumulate: bool) -> None:
     rng = np.random.default_rng(m + DTYPES.index(dtype))
     n = 70  # not a multiple of the 64-column tile
