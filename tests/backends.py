@@ -32,7 +32,7 @@ MEMORY_MODES: dict[str, tuple[str, ...]] = {"cuda": ("managed",)}
 FAKE_LIBCUDA = "{native:zw_fake_cuda}"
 
 # The op suite and the hostile-argument checks that take its backend parametrization.
-OP_SUITE = ("tests/test_ops.py", "tests/test_hostile.py::test_valid_call_after_every_rejection")
+OP_SUITE = ("tests/test_ops.py", "tests/test_quant.py", "tests/test_hostile.py::test_valid_call_after_every_rejection")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 // AVX2 row-dot kernels for small m (decode): C[i, j] (+)= A row i . B row j.
 //
 // No packing: B streams straight from guest memory once per call, each
-// vector of it (dequantized in registers for Q8_0/Q4_1, converted for f16)
+// vector of it (dequantized in registers for block types, converted for f16)
 // feeding up to kRowDotsMaxA rows of A. Accumulators are fixed-size arrays
 // over compile-time counts, fully unrolled so they live in ymm registers.
 #include "backend/cpu/gemm_internal.hpp"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <algorithm>
+#include <utility>
 
 #include "backend/cpu/x86_simd.hpp"
 #include "kernels/kernel_math.h"
@@ -55,28 +56,36 @@ ZW_AVX2 void dense_rows(const float* a, size_t lda, const uint8_t* b, size_t row
   }
 }
 
-// Block-quantized B: each block is dequantized once (4 vectors) and dotted
-// with IA rows of A. With few A rows the FMA latency chain, not throughput,
-// is the limit, so each row then keeps 4 accumulators (one per vector).
+// Block-quantized B: each 32-value chunk (a block, or a sub-block of a
+// K-quant super-block) is dequantized once (4 vectors) and dotted with IA rows
+// of A. With few A rows the FMA latency chain, not throughput, is the limit,
+// so each row then keeps 4 accumulators (one per vector).
+template <DType T>
+ZW_AVX2 inline void dequant_chunk(const uint8_t* row, int c, __m256 x[4]) {
+  if constexpr (T == DType::q8_0) dequant_q8_0(row + c * ZW_Q8_0_BYTES, x);
+  else if constexpr (T == DType::q4_1) dequant_q4_1(row + c * ZW_Q4_1_BYTES, x);
+  else if constexpr (T == DType::q4_0) dequant_q4_0(row + c * ZW_Q4_0_BYTES, x);
+  else if constexpr (T == DType::q5_0) dequant_q5_0(row + c * ZW_Q5_0_BYTES, x);
+  else if constexpr (T == DType::q4_k) dequant_q4_k(row + (c >> 3) * ZW_Q4_K_BYTES, c & 7, x);
+  else if constexpr (T == DType::q5_k) dequant_q5_k(row + (c >> 3) * ZW_Q5_K_BYTES, c & 7, x);
+  else dequant_q6_k(row + (c >> 3) * ZW_Q6_K_BYTES, c & 7, x);
+}
+
 template <int IA, DType T>
 ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes,
                         int rows_b, int k, float* c, size_t ldc, bool accumulate) {
-  constexpr int kBlockBytes = T == DType::q8_0 ? ZW_Q8_0_BYTES : ZW_Q4_1_BYTES;
   constexpr int NACC = IA <= 2 ? 4 : 2;
-  int blocks = k / ZW_QBLOCK;
+  int chunks = k / ZW_QBLOCK;
   for (int j = 0; j < rows_b; ++j) {
-    const uint8_t* blk = b + static_cast<size_t>(j) * row_bytes;
+    const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
     __m256 acc[IA][NACC];
 #pragma GCC unroll 4
     for (int i = 0; i < IA; ++i)
 #pragma GCC unroll 4
       for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
-    for (int q = 0; q < blocks; ++q, blk += kBlockBytes) {
+    for (int q = 0; q < chunks; ++q) {
       __m256 x[4];
-      if constexpr (T == DType::q8_0)
-        dequant_q8_0(blk, x);
-      else
-        dequant_q4_1(blk, x);
+      dequant_chunk<T>(row, q, x);
       const float* ap = a + q * ZW_QBLOCK;
 #pragma GCC unroll 4
       for (int i = 0; i < IA; ++i)
@@ -84,6 +93,104 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
         for (int v = 0; v < 4; ++v)
           acc[i][v % NACC] =
               _mm256_fmadd_ps(x[v], _mm256_loadu_ps(ap + i * lda + 8 * v), acc[i][v % NACC]);
+    }
+    for (int i = 0; i < IA; ++i) {
+      __m256 sum = acc[i][0];
+      for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
+      store(c + i * ldc + j, hsum(sum), accumulate);
+    }
+  }
+}
+
+// K-quants: the scales of a super-block's eight 32-value chunks are unpacked
+// once (scalar), and the chunk loop is unrolled so every bit shift is a
+// constant. Each chunk then dequantizes to 4 vectors (x = d*q - m) and is dotted
+// with IA rows of A like the 32-value block types.
+template <int C, DType T>
+ZW_AVX2 inline __m256i kquant_chunk(const uint8_t* sb) {
+  if constexpr (T == DType::q6_k) {
+    constexpr int h = C >> 2, s = C & 3;
+    __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * h + 32 * (s & 1)));
+    if constexpr (s >= 2) ql = _mm256_srli_epi16(ql, 4);
+    ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
+    __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
+    qh = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), _mm256_set1_epi8(0x03));
+    return _mm256_sub_epi8(_mm256_or_si256(ql, _mm256_slli_epi16(qh, 4)), _mm256_set1_epi8(32));
+  } else {
+    constexpr bool five = T == DType::q5_k;
+    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + (five ? 48 : 16) + 32 * (C >> 1)));
+    if constexpr (C & 1) q = _mm256_srli_epi16(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+    if constexpr (five) {
+      __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+      qh = _mm256_and_si256(_mm256_srli_epi16(qh, C), _mm256_set1_epi8(0x01));
+      q = _mm256_or_si256(q, _mm256_slli_epi16(qh, 4));
+    }
+    return q;
+  }
+}
+
+template <int IA, int NACC, int C, DType T>
+ZW_AVX2 inline void kquant_chunk_dot(const uint8_t* sb, const float* ds, const float* ms, const float* ap,
+                                     size_t lda, __m256 (&acc)[IA][NACC]) {
+  __m256i q = kquant_chunk<C, T>(sb);
+  __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  __m256i iv[4];
+  if constexpr (T == DType::q6_k) {  // signed quants, one scale per 16 values
+    iv[0] = _mm256_cvtepi8_epi32(lo), iv[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8));
+    iv[2] = _mm256_cvtepi8_epi32(hi), iv[3] = _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8));
+  } else {
+    iv[0] = _mm256_cvtepu8_epi32(lo), iv[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
+    iv[2] = _mm256_cvtepu8_epi32(hi), iv[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
+  }
+  __m256 x[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    if constexpr (T == DType::q6_k)
+      x[v] = _mm256_mul_ps(_mm256_set1_ps(ds[2 * C + v / 2]), _mm256_cvtepi32_ps(iv[v]));
+    else
+      x[v] = _mm256_fmsub_ps(_mm256_set1_ps(ds[C]), _mm256_cvtepi32_ps(iv[v]), _mm256_set1_ps(ms[C]));
+  }
+  const float* a = ap + C * ZW_QBLOCK;
+#pragma GCC unroll 4
+  for (int i = 0; i < IA; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v)
+      acc[i][v % NACC] = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(a + i * lda + 8 * v), acc[i][v % NACC]);
+}
+
+template <int IA, int NACC, DType T, int... C>
+ZW_AVX2 inline void kquant_super_dot(const uint8_t* sb, const float* ds, const float* ms, const float* ap,
+                                     size_t lda, __m256 (&acc)[IA][NACC], std::integer_sequence<int, C...>) {
+  (kquant_chunk_dot<IA, NACC, C, T>(sb, ds, ms, ap, lda, acc), ...);
+}
+
+template <int IA, DType T>
+ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes, int rows_b, int k,
+                         float* c, size_t ldc, bool accumulate) {
+  constexpr int NACC = IA <= 2 ? 4 : 2;
+  constexpr int kBytes = T == DType::q4_k ? ZW_Q4_K_BYTES : T == DType::q5_k ? ZW_Q5_K_BYTES : ZW_Q6_K_BYTES;
+  const int supers = k / ZW_QK_K;
+  for (int j = 0; j < rows_b; ++j) {
+    const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
+    __m256 acc[IA][NACC];
+#pragma GCC unroll 4
+    for (int i = 0; i < IA; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
+    for (int s = 0; s < supers; ++s, sb += kBytes) {
+      alignas(32) float ds[16], ms[8];
+      if constexpr (T == DType::q6_k) {
+        float d = f16_at(sb + 208);
+        for (int t = 0; t < 16; ++t) ds[t] = d * static_cast<float>(static_cast<int8_t>(sb[192 + t]));
+      } else {
+        float d = f16_at(sb), dmin = f16_at(sb + 2);
+        for (int t = 0; t < 8; ++t) {
+          ds[t] = d * static_cast<float>(zw_k4_scale(sb + 4, t));
+          ms[t] = dmin * static_cast<float>(zw_k4_min(sb + 4, t));
+        }
+      }
+      kquant_super_dot<IA, NACC, T>(sb, ds, ms, a + s * ZW_QK_K, lda, acc, std::make_integer_sequence<int, 8>{});
     }
     for (int i = 0; i < IA; ++i) {
       __m256 sum = acc[i][0];
@@ -104,6 +211,16 @@ ZW_AVX2 void rows_fixed(const float* a, size_t lda, const uint8_t* b, size_t row
       return quant_rows<IA, DType::q8_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_1:
       return quant_rows<IA, DType::q4_1>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q4_0:
+      return quant_rows<IA, DType::q4_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q5_0:
+      return quant_rows<IA, DType::q5_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q4_k:
+      return kquant_rows<IA, DType::q4_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q5_k:
+      return kquant_rows<IA, DType::q5_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q6_k:
+      return kquant_rows<IA, DType::q6_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
   }
 }
 

@@ -34,15 +34,19 @@ bool is_sticky(CUresult r) {
   }
 }
 
-Kernel pick(DType t, Kernel f32, Kernel f16, Kernel q8_0, Kernel q4_1) {
-  switch (t) {
-    case DType::f32: return f32;
-    case DType::f16: return f16;
-    case DType::q8_0: return q8_0;
-    case DType::q4_1: return q4_1;
-  }
-  return f32;
-}
+// One kernel per weight dtype, in ZW_DTYPE_* order.
+#define ZW_DTYPE_FAMILY(fam)                                                                  \
+  {Kernel::fam##_f32, Kernel::fam##_f16, Kernel::fam##_q8_0, Kernel::fam##_q4_1,              \
+   Kernel::fam##_q4_0, Kernel::fam##_q5_0, Kernel::fam##_q4_k, Kernel::fam##_q5_k, Kernel::fam##_q6_k}
+static_assert(kDTypeCount == 9, "every dtype needs its kernel in each family below");
+using Family = Kernel[kDTypeCount];
+constexpr Family kGather = ZW_DTYPE_FAMILY(zw_gather);
+constexpr Family kGemv = ZW_DTYPE_FAMILY(zw_gemv);
+constexpr Family kGemm64 = ZW_DTYPE_FAMILY(zw_gemm64);
+constexpr Family kGemm128 = ZW_DTYPE_FAMILY(zw_gemm128);
+#undef ZW_DTYPE_FAMILY
+
+Kernel pick(DType t, const Family& family) { return family[static_cast<int>(t)]; }  // t validated
 
 }  // namespace
 
@@ -159,7 +163,7 @@ void CudaExecutor::run(const MatmulArgs& a) {
   p.k = a.k;
   p.accumulate = a.accumulate ? 1 : 0;
   if (a.m <= kGemvMaxM) {
-    Kernel k = pick(a.b_type, Kernel::zw_gemv_f32, Kernel::zw_gemv_f16, Kernel::zw_gemv_q8_0, Kernel::zw_gemv_q4_1);
+    Kernel k = pick(a.b_type, kGemv);
     launch(k, "zw.matmul", ceil_div(a.n, kGemvWarps), 32 * kGemvWarps, 0, p);
     return;
   }
@@ -170,10 +174,7 @@ void CudaExecutor::run(const MatmulArgs& a) {
   const int tile = big ? 128 : 64;
   const uint64_t tiles_n = ceil_div(a.n, tile);
   p.tiles_n = static_cast<int32_t>(tiles_n);
-  Kernel k = big ? pick(a.b_type, Kernel::zw_gemm128_f32, Kernel::zw_gemm128_f16, Kernel::zw_gemm128_q8_0,
-                        Kernel::zw_gemm128_q4_1)
-                 : pick(a.b_type, Kernel::zw_gemm64_f32, Kernel::zw_gemm64_f16, Kernel::zw_gemm64_q8_0,
-                        Kernel::zw_gemm64_q4_1);
+  Kernel k = pick(a.b_type, big ? kGemm128 : kGemm64);
   launch(k, "zw.matmul", ceil_div(a.m, tile) * tiles_n, kGemmThreads, 0, p);
 }
 
@@ -282,8 +283,7 @@ void CudaExecutor::run(const GatherArgs& a) {
   p.rows = a.rows;
   p.n = a.n;
   p.dim = a.dim;
-  Kernel k = pick(a.type, Kernel::zw_gather_f32, Kernel::zw_gather_f16, Kernel::zw_gather_q8_0,
-                  Kernel::zw_gather_q4_1);
+  Kernel k = pick(a.type, kGather);
   unsigned threads = static_cast<unsigned>(std::clamp<uint64_t>(ceil_div(a.dim, 32) * 32, 32, 256));
   launch(k, "zw.gather", static_cast<uint64_t>(a.n), threads, 0, p);
 }

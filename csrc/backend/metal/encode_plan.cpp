@@ -27,8 +27,18 @@ static_assert(sizeof(kKernelNames) / sizeof(kKernelNames[0]) == kKernelCount, "o
                     static_cast<int>(Kernel::family##_q8_0) - static_cast<int>(Kernel::family##_f32) == \
                         static_cast<int>(DType::q8_0) &&                                          \
                     static_cast<int>(Kernel::family##_q4_1) - static_cast<int>(Kernel::family##_f32) == \
-                        static_cast<int>(DType::q4_1),                                            \
-                "ZW_METAL_KERNELS lists " #family " in dtype order");
+                        static_cast<int>(DType::q4_1) &&                                          \
+                    static_cast<int>(Kernel::family##_q4_0) - static_cast<int>(Kernel::family##_f32) == \
+                        static_cast<int>(DType::q4_0) &&                                          \
+                    static_cast<int>(Kernel::family##_q5_0) - static_cast<int>(Kernel::family##_f32) == \
+                        static_cast<int>(DType::q5_0) &&                                          \
+                    static_cast<int>(Kernel::family##_q4_k) - static_cast<int>(Kernel::family##_f32) == \
+                        static_cast<int>(DType::q4_k) &&                                          \
+                    static_cast<int>(Kernel::family##_q5_k) - static_cast<int>(Kernel::family##_f32) == \
+                        static_cast<int>(DType::q5_k) &&                                          \
+                    static_cast<int>(Kernel::family##_q6_k) - static_cast<int>(Kernel::family##_f32) == \
+                        static_cast<int>(DType::q6_k) && kDTypeCount == 9,                        \
+                "ZW_METAL_KERNELS lists " #family " in dtype order, one kernel per dtype");
 ZW_CHECK_FAMILY(gather)
 ZW_CHECK_FAMILY(matvec)
 ZW_CHECK_FAMILY(tiled)
@@ -93,7 +103,7 @@ uint32_t u32(uint64_t v) { return static_cast<uint32_t>(v); }
 
 const char* kernel_name(Kernel kernel) { return kKernelNames[static_cast<int>(kernel)]; }
 
-bool kernel_is_optional(Kernel kernel) { return kernel >= Kernel::simd_f32 && kernel <= Kernel::simd_q4_1; }
+bool kernel_is_optional(Kernel kernel) { return kernel >= Kernel::simd_f32 && kernel <= Kernel::simd_q6_k; }
 
 EncodePlan plan_encode(const MatmulArgs& args, const DeviceLimits& device) {
   const uint64_t m = static_cast<uint64_t>(args.m);

@@ -42,15 +42,18 @@ const char* ew_name(Elementwise op) {
   return "zw.?";
 }
 
-Kernel pick(DType t, Kernel f32, Kernel f16, Kernel q8_0, Kernel q4_1) {
-  switch (t) {
-    case DType::f32: return f32;
-    case DType::f16: return f16;
-    case DType::q8_0: return q8_0;
-    case DType::q4_1: return q4_1;
-  }
-  return f32;
-}
+// One kernel per weight dtype, in ZW_DTYPE_* order.
+#define ZW_DTYPE_FAMILY(fam)                                                                      \
+  {Kernel::fam##_f32, Kernel::fam##_f16, Kernel::fam##_q8_0, Kernel::fam##_q4_1, Kernel::fam##_q4_0, \
+   Kernel::fam##_q5_0, Kernel::fam##_q4_k, Kernel::fam##_q5_k, Kernel::fam##_q6_k}
+static_assert(kDTypeCount == 9, "every dtype needs its kernel in each family below");
+using Family = Kernel[kDTypeCount];
+constexpr Family kGather = ZW_DTYPE_FAMILY(gather);
+constexpr Family kGemv = ZW_DTYPE_FAMILY(gemv);
+constexpr Family kGemm = ZW_DTYPE_FAMILY(gemm);
+#undef ZW_DTYPE_FAMILY
+
+Kernel pick(DType t, const Family& family) { return family[static_cast<int>(t)]; }  // t validated
 
 uint64_t import_window_bytes(const Device& device) {
   uint64_t w = device.max_allocation();
@@ -536,7 +539,7 @@ void VulkanExecutor::run(const GatherArgs& a) {
   p.rows = static_cast<uint32_t>(a.rows);
   p.n = static_cast<uint32_t>(a.n);
   p.dim = static_cast<uint32_t>(a.dim);
-  Kernel k = pick(a.type, Kernel::gather_f32, Kernel::gather_f16, Kernel::gather_q8_0, Kernel::gather_q4_1);
+  Kernel k = pick(a.type, kGather);
   dispatch(k, "zw.gather", u64(a.n), p);
 }
 
@@ -551,10 +554,10 @@ void VulkanExecutor::run(const MatmulArgs& a) {
   p.k = static_cast<uint32_t>(a.k);
   p.accumulate = a.accumulate ? 1 : 0;
   if (static_cast<uint32_t>(a.m) <= kGemvMaxM) {
-    Kernel k = pick(a.b_type, Kernel::gemv_f32, Kernel::gemv_f16, Kernel::gemv_q8_0, Kernel::gemv_q4_1);
+    Kernel k = pick(a.b_type, kGemv);
     dispatch(k, "zw.matmul", ceil_div(u64(a.n), kGemvThreads), p);
   } else {
-    Kernel k = pick(a.b_type, Kernel::gemm_f32, Kernel::gemm_f16, Kernel::gemm_q8_0, Kernel::gemm_q4_1);
+    Kernel k = pick(a.b_type, kGemm);
     dispatch(k, "zw.matmul", ceil_div(u64(a.m), kGemmTile) * ceil_div(u64(a.n), kGemmTile), p);
   }
 }

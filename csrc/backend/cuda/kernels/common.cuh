@@ -72,10 +72,8 @@ ZW_DEVICE_FN float load_weight(const uint8_t* row, int64_t e) {
     return reinterpret_cast<const float*>(row)[e];
   } else if constexpr (T == ZW_DTYPE_F16) {
     return zw_f16_to_f32(zw_load_u16le(row + 2 * e));
-  } else if constexpr (T == ZW_DTYPE_Q8_0) {
-    return zw_q8_0_value(row + (e / ZW_QBLOCK) * ZW_Q8_0_BYTES, static_cast<int>(e % ZW_QBLOCK));
-  } else {
-    return zw_q4_1_value(row + (e / ZW_QBLOCK) * ZW_Q4_1_BYTES, static_cast<int>(e % ZW_QBLOCK));
+  } else {  // block types (k-quants: e within its 256-value super-block)
+    return zw_quant_value(T, row, static_cast<zw_u32>(e));
   }
 }
 

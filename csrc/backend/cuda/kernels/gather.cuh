@@ -25,5 +25,10 @@ ZW_GLOBAL void zw_gather_f32(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE
 ZW_GLOBAL void zw_gather_f16(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_F16>(p); }
 ZW_GLOBAL void zw_gather_q8_0(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q8_0>(p); }
 ZW_GLOBAL void zw_gather_q4_1(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q4_1>(p); }
+ZW_GLOBAL void zw_gather_q4_0(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q4_0>(p); }
+ZW_GLOBAL void zw_gather_q5_0(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q5_0>(p); }
+ZW_GLOBAL void zw_gather_q4_k(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q4_K>(p); }
+ZW_GLOBAL void zw_gather_q5_k(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q5_K>(p); }
+ZW_GLOBAL void zw_gather_q6_k(zw_cuda::GatherParams p) { zw_cuda::gather<ZW_DTYPE_Q6_K>(p); }
 
 #endif  // ZEROWASM_CUDA_GATHER_CUH

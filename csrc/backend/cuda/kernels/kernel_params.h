@@ -91,31 +91,51 @@ constexpr int kStaticSharedReserve = 1024;  // bytes of static shared memory the
 
 // Every kernel of the module: X(name, parameter struct). The host looks each up
 // by name (cuModuleGetFunction); the CPU emulation dispatches on the same list.
-#define ZW_CUDA_KERNELS(X)                \
-  X(zw_ew_add, ElementwiseParams)         \
-  X(zw_ew_mul, ElementwiseParams)         \
-  X(zw_ew_scale, ElementwiseParams)       \
-  X(zw_ew_gelu, ElementwiseParams)        \
-  X(zw_ew_silu, ElementwiseParams)        \
-  X(zw_norm, NormParams)                  \
-  X(zw_softmax, SoftmaxParams)            \
-  X(zw_rope, RopeParams)                  \
-  X(zw_attention, AttentionParams)        \
-  X(zw_gather_f32, GatherParams)          \
-  X(zw_gather_f16, GatherParams)          \
-  X(zw_gather_q8_0, GatherParams)         \
-  X(zw_gather_q4_1, GatherParams)         \
-  X(zw_gemv_f32, MatmulParams)            \
-  X(zw_gemv_f16, MatmulParams)            \
-  X(zw_gemv_q8_0, MatmulParams)           \
-  X(zw_gemv_q4_1, MatmulParams)           \
-  X(zw_gemm64_f32, MatmulParams)          \
-  X(zw_gemm64_f16, MatmulParams)          \
-  X(zw_gemm64_q8_0, MatmulParams)         \
-  X(zw_gemm64_q4_1, MatmulParams)         \
-  X(zw_gemm128_f32, MatmulParams)         \
-  X(zw_gemm128_f16, MatmulParams)         \
-  X(zw_gemm128_q8_0, MatmulParams)        \
-  X(zw_gemm128_q4_1, MatmulParams)
+#define ZW_CUDA_KERNELS(X)            \
+  X(zw_ew_add, ElementwiseParams)     \
+  X(zw_ew_mul, ElementwiseParams)     \
+  X(zw_ew_scale, ElementwiseParams)   \
+  X(zw_ew_gelu, ElementwiseParams)    \
+  X(zw_ew_silu, ElementwiseParams)    \
+  X(zw_norm, NormParams)              \
+  X(zw_softmax, SoftmaxParams)        \
+  X(zw_rope, RopeParams)              \
+  X(zw_attention, AttentionParams)    \
+  X(zw_gather_f32, GatherParams)      \
+  X(zw_gather_f16, GatherParams)      \
+  X(zw_gather_q8_0, GatherParams)     \
+  X(zw_gather_q4_1, GatherParams)     \
+  X(zw_gather_q4_0, GatherParams)     \
+  X(zw_gather_q5_0, GatherParams)     \
+  X(zw_gather_q4_k, GatherParams)     \
+  X(zw_gather_q5_k, GatherParams)     \
+  X(zw_gather_q6_k, GatherParams)     \
+  X(zw_gemv_f32, MatmulParams)        \
+  X(zw_gemv_f16, MatmulParams)        \
+  X(zw_gemv_q8_0, MatmulParams)       \
+  X(zw_gemv_q4_1, MatmulParams)       \
+  X(zw_gemv_q4_0, MatmulParams)       \
+  X(zw_gemv_q5_0, MatmulParams)       \
+  X(zw_gemv_q4_k, MatmulParams)       \
+  X(zw_gemv_q5_k, MatmulParams)       \
+  X(zw_gemv_q6_k, MatmulParams)       \
+  X(zw_gemm64_f32, MatmulParams)      \
+  X(zw_gemm64_f16, MatmulParams)      \
+  X(zw_gemm64_q8_0, MatmulParams)     \
+  X(zw_gemm64_q4_1, MatmulParams)     \
+  X(zw_gemm64_q4_0, MatmulParams)     \
+  X(zw_gemm64_q5_0, MatmulParams)     \
+  X(zw_gemm64_q4_k, MatmulParams)     \
+  X(zw_gemm64_q5_k, MatmulParams)     \
+  X(zw_gemm64_q6_k, MatmulParams)     \
+  X(zw_gemm128_f32, MatmulParams)     \
+  X(zw_gemm128_f16, MatmulParams)     \
+  X(zw_gemm128_q8_0, MatmulParams)    \
+  X(zw_gemm128_q4_1, MatmulParams)    \
+  X(zw_gemm128_q4_0, MatmulParams)    \
+  X(zw_gemm128_q5_0, MatmulParams)    \
+  X(zw_gemm128_q4_k, MatmulParams)    \
+  X(zw_gemm128_q5_k, MatmulParams)    \
+  X(zw_gemm128_q6_k, MatmulParams)
 
 #endif  // ZEROWASM_CUDA_KERNEL_PARAMS_H

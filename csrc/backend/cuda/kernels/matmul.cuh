@@ -1,4 +1,4 @@
-// C[m,n] (+)= A[m,k] . B^T, A f32 row-major, B [n,k] in f32/f16/Q8_0/Q4_1
+// C[m,n] (+)= A[m,k] . B^T, A f32 row-major, B [n,k] in f32/f16 or a GGUF block type
 // (dequantized on the fly, element by element, as tiles are loaded). Plain
 // f32 FMA throughout: no tensor cores, whose TF32 inputs would miss the 1e-5
 // relative accuracy zerowasm promises against f64.
@@ -11,7 +11,8 @@ namespace zw_cuda {
 
 // m <= kGemvMaxM (decode): one warp per row j of B. Lane l takes element l of
 // every 32-element block, so each warp load is one contiguous 32-element span
-// (for Q8_0 / Q4_1 exactly one block, whose scale all lanes share), and every
+// (for 32-value block types exactly one block or K-quant sub-block, whose scale
+// all lanes share), and every
 // B element is fetched once and used for all m rows of A.
 template <int T>
 ZW_DEVICE_FN void gemv(const MatmulParams& p) {
@@ -129,6 +130,11 @@ ZW_MATMUL_KERNELS(f32, ZW_DTYPE_F32)
 ZW_MATMUL_KERNELS(f16, ZW_DTYPE_F16)
 ZW_MATMUL_KERNELS(q8_0, ZW_DTYPE_Q8_0)
 ZW_MATMUL_KERNELS(q4_1, ZW_DTYPE_Q4_1)
+ZW_MATMUL_KERNELS(q4_0, ZW_DTYPE_Q4_0)
+ZW_MATMUL_KERNELS(q5_0, ZW_DTYPE_Q5_0)
+ZW_MATMUL_KERNELS(q4_k, ZW_DTYPE_Q4_K)
+ZW_MATMUL_KERNELS(q5_k, ZW_DTYPE_Q5_K)
+ZW_MATMUL_KERNELS(q6_k, ZW_DTYPE_Q6_K)
 
 #undef ZW_MATMUL_KERNELS
 

@@ -45,3 +45,28 @@ kernel void zwk_gather_q4_1(device const uchar* table [[buffer(0)]], device cons
                             uint2 gid [[thread_position_in_grid]]) {
   zw_gather(ZwQ4_1(), table, ids, out, p, gid);
 }
+kernel void zwk_gather_q4_0(device const uchar* table [[buffer(0)]], device const int* ids [[buffer(1)]],
+                            device float* out [[buffer(2)]], constant ZwGatherParams& p [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  zw_gather(ZwQ4_0(), table, ids, out, p, gid);
+}
+kernel void zwk_gather_q5_0(device const uchar* table [[buffer(0)]], device const int* ids [[buffer(1)]],
+                            device float* out [[buffer(2)]], constant ZwGatherParams& p [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  zw_gather(ZwQ5_0(), table, ids, out, p, gid);
+}
+kernel void zwk_gather_q4_k(device const uchar* table [[buffer(0)]], device const int* ids [[buffer(1)]],
+                            device float* out [[buffer(2)]], constant ZwGatherParams& p [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  zw_gather(ZwQ4_K(), table, ids, out, p, gid);
+}
+kernel void zwk_gather_q5_k(device const uchar* table [[buffer(0)]], device const int* ids [[buffer(1)]],
+                            device float* out [[buffer(2)]], constant ZwGatherParams& p [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  zw_gather(ZwQ5_K(), table, ids, out, p, gid);
+}
+kernel void zwk_gather_q6_k(device const uchar* table [[buffer(0)]], device const int* ids [[buffer(1)]],
+                            device float* out [[buffer(2)]], constant ZwGatherParams& p [[buffer(3)]],
+                            uint2 gid [[thread_position_in_grid]]) {
+  zw_gather(ZwQ6_K(), table, ids, out, p, gid);
+}

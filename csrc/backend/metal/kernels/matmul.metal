@@ -1,5 +1,5 @@
-// zw.matmul: C[m,n] (+)= A[m,k] . B^T, A and C f32, B [n,k] in f32, f16,
-// Q8_0 or Q4_1. Three kernel families per B type:
+// zw.matmul: C[m,n] (+)= A[m,k] . B^T, A and C f32, B [n,k] in f32, f16 or
+// a GGUF block type (zerowasm_abi.h). Three kernel families per B type:
 //
 //  zwk_matvec_<t>        m <= ZW_MV_MAX_ROWS (decode): one simdgroup per column
 //                        of C; each lane takes 32-value chunks of the B row,
@@ -211,10 +211,20 @@ ZW_MATMUL_KERNELS(f32, ZwF32)
 ZW_MATMUL_KERNELS(f16, ZwF16)
 ZW_MATMUL_KERNELS(q8_0, ZwQ8_0)
 ZW_MATMUL_KERNELS(q4_1, ZwQ4_1)
+ZW_MATMUL_KERNELS(q4_0, ZwQ4_0)
+ZW_MATMUL_KERNELS(q5_0, ZwQ5_0)
+ZW_MATMUL_KERNELS(q4_k, ZwQ4_K)
+ZW_MATMUL_KERNELS(q5_k, ZwQ5_K)
+ZW_MATMUL_KERNELS(q6_k, ZwQ6_K)
 
 #if __METAL_VERSION__ >= 230
 ZW_MATMUL_SIMD_KERNEL(f32, ZwF32)
 ZW_MATMUL_SIMD_KERNEL(f16, ZwF16)
 ZW_MATMUL_SIMD_KERNEL(q8_0, ZwQ8_0)
 ZW_MATMUL_SIMD_KERNEL(q4_1, ZwQ4_1)
+ZW_MATMUL_SIMD_KERNEL(q4_0, ZwQ4_0)
+ZW_MATMUL_SIMD_KERNEL(q5_0, ZwQ5_0)
+ZW_MATMUL_SIMD_KERNEL(q4_k, ZwQ4_K)
+ZW_MATMUL_SIMD_KERNEL(q5_k, ZwQ5_K)
+ZW_MATMUL_SIMD_KERNEL(q6_k, ZwQ6_K)
 #endif

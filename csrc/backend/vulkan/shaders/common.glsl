@@ -109,6 +109,42 @@ float zw_silu(float x) { return x / (1.0 + zw_expf(-x)); }
 
 // ---- weights: element e of a row starting at byte address `row` ----
 // Rows of quantized types are GGUF blocks (zerowasm_abi.h): 2-byte aligned at best.
+uint zw_u8_at(uint64_t addr) { return uint(U8(addr).v[0]); }
+float zw_f16_at(uint64_t addr) { return zw_f16_to_f32(uint(U16(addr).v[0])); }
+
+// Q4_K/Q5_K sub-block s: 6-bit scale and min from the 12 bytes at q (ggml's get_scale_min_k4).
+uint zw_k4_scale(uint64_t q, uint s) {
+  return s < 4u ? (zw_u8_at(q + s) & 63u) : ((zw_u8_at(q + s + 4u) & 15u) | ((zw_u8_at(q + s - 4u) >> 6) << 4));
+}
+uint zw_k4_min(uint64_t q, uint s) {
+  return s < 4u ? (zw_u8_at(q + s + 4u) & 63u) : ((zw_u8_at(q + s + 4u) >> 4) | ((zw_u8_at(q + s) >> 6) << 4));
+}
+
+// The K-quants: value e (0..255) of the super-block at sb. Scale products are
+// rounded before use and `precise` keeps d*q and the subtraction apart, as in
+// kernel_math.h, so the values are gguf's bit for bit.
+float zw_q4_k_value(uint64_t sb, uint e, bool five_bit) {
+  uint s = e >> 5;
+  precise float d = zw_f16_at(sb) * float(zw_k4_scale(sb + 4ul, s));
+  precise float m = zw_f16_at(sb + 2ul) * float(zw_k4_min(sb + 4ul, s));
+  uint qs = five_bit ? 48u : 16u;
+  uint byte_ = zw_u8_at(sb + qs + 32u * (e >> 6) + (e & 31u));
+  uint q = (e & 32u) != 0u ? (byte_ >> 4) : (byte_ & 15u);
+  if (five_bit) q |= ((zw_u8_at(sb + 16u + (e & 31u)) >> s) & 1u) << 4;
+  precise float dq = d * float(q);
+  return dq - m;
+}
+
+float zw_q6_k_value(uint64_t sb, uint e) {
+  uint h = e >> 7, s = (e >> 5) & 3u, l = e & 31u;
+  uint lo = zw_u8_at(sb + 64u * h + 32u * (s & 1u) + l);
+  uint nib = s < 2u ? (lo & 15u) : (lo >> 4);
+  uint hi = (zw_u8_at(sb + 128u + 32u * h + l) >> (2u * s)) & 3u;
+  precise float d = zw_f16_at(sb + 208ul) * float(int(int8_t(U8(sb + 192u + (e >> 4)).v[0])));
+  precise float x = d * float(int(nib | (hi << 4)) - 32);
+  return x;
+}
+
 float zw_load_weight(uint64_t row, uint e, uint dtype) {
   if (dtype == ZW_DTYPE_F32) return F32(row).v[e];
   if (dtype == ZW_DTYPE_F16) return zw_f16_to_f32(uint(U16(row).v[e]));
@@ -118,6 +154,22 @@ float zw_load_weight(uint64_t row, uint e, uint dtype) {
     float d = zw_f16_to_f32(uint(U16(blk).v[0]));
     return d * float(int8_t(U8(blk).v[2u + j]));
   }
+  if (dtype == ZW_DTYPE_Q4_0 || dtype == ZW_DTYPE_Q5_0) {
+    bool five_bit = dtype == ZW_DTYPE_Q5_0;
+    uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * (five_bit ? ZW_Q5_0_BYTES : ZW_Q4_0_BYTES);
+    uint qs = five_bit ? 6u : 2u;
+    uint byte_ = zw_u8_at(blk + qs + (j & 15u));
+    int q = int(j < 16u ? (byte_ & 15u) : (byte_ >> 4));
+    if (five_bit) q = (q | int(((zw_u8_at(blk + 2u + j / 8u) >> (j % 8u)) & 1u) << 4)) - 16;
+    else q -= 8;
+    precise float x = zw_f16_at(blk) * float(q);
+    return x;
+  }
+  uint64_t sb = row + uint64_t(e / ZW_QK_K) * uint64_t(dtype == ZW_DTYPE_Q4_K   ? ZW_Q4_K_BYTES
+                                                        : dtype == ZW_DTYPE_Q5_K ? ZW_Q5_K_BYTES
+                                                                                 : ZW_Q6_K_BYTES);
+  if (dtype == ZW_DTYPE_Q4_K || dtype == ZW_DTYPE_Q5_K) return zw_q4_k_value(sb, e % ZW_QK_K, dtype == ZW_DTYPE_Q5_K);
+  if (dtype == ZW_DTYPE_Q6_K) return zw_q6_k_value(sb, e % ZW_QK_K);
   uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * ZW_Q4_1_BYTES;
   float d = zw_f16_to_f32(uint(U16(blk).v[0]));
   float m = zw_f16_to_f32(uint(U16(blk).v[1]));
