@@ -16,31 +16,37 @@ import numpy as np
 import zerowasm
 from zerowasm import guests, toolchain
 
-package = Path(zerowasm.__file__).parent
-assert "site-packages" in package.parts, f"not the installed package: {package}"
-if "--no-compiler" in sys.argv:  # scripts/build-wheel.sh removed every compiler: prove it
-    try:
-        compiler = toolchain.find_compiler()
-    except toolchain.NoCompilerError:
-        pass
-    else:
-        sys.exit(f"a guest compiler is reachable ({compiler}): this would not prove the prebuilt guests")
 
-for name in guests.GUESTS:
-    path = guests.guest_path(name)
-    assert path.parent == package / "prebuilt", f"{name}: {path} is not the wheel's prebuilt guest"
+def main() -> None:
+    package = Path(zerowasm.__file__).parent
+    assert "site-packages" in package.parts, f"not the installed package: {package}"
+    if "--no-compiler" in sys.argv:  # scripts/build-wheel.sh removed every compiler: prove it
+        try:
+            compiler = toolchain.find_compiler()
+        except toolchain.NoCompilerError:
+            pass
+        else:
+            sys.exit(f"a guest compiler is reachable ({compiler}): this would not prove the prebuilt guests")
 
-inst = zerowasm.Runtime("cpu").load(guests.guest_path("vec_add")).instantiate()
-assert inst.exports.run(1000) == 1000 * 1000 / 2
-n = 4096
-a, b, out = (inst.exports.alloc(4 * n) for _ in range(3))
-x = np.from_dlpack(inst.memory.tensor(a, (n,), np.float32))
-assert x.ctypes.data == inst.memory.address + a
-x[:] = np.arange(n)
-inst.memory.view(b, (n,), np.float32)[:] = 1.0
-assert inst.exports.add_sum(a, b, out, n) == n * (n - 1) / 2 + n
+    for name in guests.GUESTS:
+        path = guests.guest_path(name)
+        assert path.parent == package / "prebuilt", f"{name}: {path} is not the wheel's prebuilt guest"
 
-assert (package / "py.typed").is_file() and (package / "_zerowasm.pyi").is_file()
-assert "zerowasm.models.minilm" not in sys.modules
-assert zerowasm.models.MiniLM.__name__ == "MiniLM"
-print("wheel smoke: ok;", len(guests.GUESTS), "prebuilt guests;", ", ".join(zerowasm.backends()))
+    inst = zerowasm.Runtime("cpu").load(guests.guest_path("vec_add")).instantiate()
+    assert inst.exports.run(1000) == 1000 * 1000 / 2
+    n = 4096
+    a, b, out = (inst.exports.alloc(4 * n) for _ in range(3))
+    x = np.from_dlpack(inst.memory.tensor(a, (n,), np.float32))
+    assert x.ctypes.data == inst.memory.address + a
+    x[:] = np.arange(n)
+    inst.memory.view(b, (n,), np.float32)[:] = 1.0
+    assert inst.exports.add_sum(a, b, out, n) == n * (n - 1) / 2 + n
+
+    assert (package / "py.typed").is_file() and (package / "_zerowasm.pyi").is_file()
+    assert "zerowasm.models.minilm" not in sys.modules
+    assert zerowasm.models.MiniLM.__name__ == "MiniLM"
+    print("wheel smoke: ok;", len(guests.GUESTS), "prebuilt guests;", ", ".join(zerowasm.backends()))
+
+
+if __name__ == "__main__":
+    main()  # locals (instances, DLPack arrays) are freed before the interpreter exits
