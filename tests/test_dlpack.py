@@ -134,6 +134,9 @@ def test_copy_stream_and_device_keywords(vec_add_wasm):
     with pytest.raises(BufferError, match="stream must be None"):
         t.__dlpack__(stream=1)
     assert capsule_name(t.__dlpack__(max_version=(1, 1), dl_device=(1, 0), copy=False)) == "dltensor_versioned"
+    assert t.as_device((DLDeviceType.CPU, 0)).__dlpack_device__() == (DLDeviceType.CPU, 0)
+    with pytest.raises(BufferError, match="without a copy"):
+        t.as_device((DLDeviceType.CUDA, 0))
 
 
 def test_tensor_outlives_the_instance(vec_add_wasm):
@@ -184,6 +187,7 @@ def test_unified_memory_backends_export_cpu(vec_add_wasm, backend):
 CUDA_CHILD = textwrap.dedent("""
     import sys
     import numpy as np
+    import torch
     import zerowasm
     from zerowasm.interop import DLDeviceType
     wasm, n = sys.argv[1], 256
@@ -199,6 +203,11 @@ CUDA_CHILD = textwrap.dedent("""
         inst.memory.view(b, (n,), np.float32)[:] = 2.0
         assert inst.exports.add_sum(a, b, out, n) == sum(i + 2.0 for i in range(n))
         np.testing.assert_array_equal(x, np.arange(n, dtype=np.float32) + 2.0)  # the kernel's write
+        # torch (a CPU build here) takes no kDLCUDAHost/Managed tensor; asked for the CPU, it gets the same bytes
+        xt = torch.from_dlpack(t.as_device((DLDeviceType.CPU, 0)))
+        assert xt.data_ptr() == inst.memory.address + out
+        xt.add_(1.0)
+        assert inst.exports.add_sum(out, b, a, n) == sum(i + 5.0 for i in range(n))
         # the same bytes as a CUDA device tensor (mapped memory: the kernels use the host pointer)
         assert inst.device_address(out) == inst.memory.address + out
         t.__dlpack__(max_version=(1, 0), dl_device=(DLDeviceType.CUDA, 0), stream=1)

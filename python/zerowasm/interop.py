@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from copy import copy as shallow_copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,6 +93,18 @@ class Tensor:
 
     def __dlpack_device__(self) -> tuple[int, int]:
         return (int(self.device[0]), self.device[1])
+
+    def as_device(self, device: tuple[int, int]) -> Tensor:
+        """The same bytes exported as ``device``, one that addresses them at the same pointer
+        (see ``__dlpack__``'s dl_device), for consumers that take no ``kDLCUDAHost`` or
+        ``kDLCUDAManaged`` tensor, e.g. ``torch.from_dlpack(t.as_device((DLDeviceType.CPU, 0)))``."""
+        wanted = (int(device[0]), int(device[1]))
+        if wanted not in self._aliases():
+            raise BufferError(f"device {wanted} cannot address these bytes (on {self.__dlpack_device__()}) "
+                              "without a copy")
+        other = shallow_copy(self)
+        other.device = (DLDeviceType(wanted[0]), wanted[1])
+        return other
 
     def _aliases(self) -> list[tuple[int, int]]:
         """Devices that can address these same bytes at the same pointer, own device first."""
