@@ -378,6 +378,8 @@ uint64_t Instance::device_address(uint64_t offset) const {
   return impl_->executor->device_address(offset);
 }
 
+int Instance::device_ordinal() const { return impl_->module->runtime->backend->device_ordinal(); }
+
 Stats Instance::stats() const {
   std::lock_guard<std::mutex> lock(impl_->store_mutex);
   Stats s;

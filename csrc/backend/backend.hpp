@@ -52,6 +52,8 @@ class Backend {
   virtual bool supports(MemoryKind kind) const { return kind == MemoryKind::host; }
   // Whether "auto" may pick it (a software Vulkan device is only used by name).
   virtual bool auto_selectable() const { return true; }
+  // Ordinal of the device its kernels run on (DLPack's device_id; 0 where there is one).
+  virtual int device_ordinal() const { return 0; }
   // Whether Memory::map_file may replace committed host pages with a file
   // mapping under this backend's executors: true only where nothing (a device
   // registration, a wrapped buffer) keeps pointing at the pages it replaces.

@@ -12,6 +12,7 @@
 #include <nanobind/stl/string_view.h>
 #include <nanobind/stl/vector.h>
 
+#include "python/dlpack.hpp"
 #include "zerowasm/zerowasm.hpp"
 
 namespace nb = nanobind;
@@ -217,13 +218,14 @@ NB_MODULE(_zerowasm, m) {
     nb::list out;
     for (const auto& b : zw::Runtime::backends()) out.append(nb::make_tuple(b.name, b.available, b.detail));
     return out;
-  });
+  }, nb::sig("def backends() -> list[tuple[str, bool, str]]"));
   m.def("op_names", &zw::op_names);
+  bind_dlpack(m);
   m.def("abi", [] {
     nb::dict constants;
     for (const auto& [name, value] : zw::abi_constants()) constants[name.c_str()] = value;
     return constants;
-  });
+  }, nb::sig("def abi() -> dict[str, int]"));
 
   nb::class_<zw::Runtime>(m, "Runtime")
       .def("__init__", [](zw::Runtime* self, const std::string& backend, const std::string& memory,
@@ -255,13 +257,13 @@ NB_MODULE(_zerowasm, m) {
         for (const auto& i : mod.imports())
           out.append(nb::make_tuple(i.module, i.name, i.kind, kinds_list(i.type.params), kinds_list(i.type.results)));
         return out;
-      })
+      }, nb::for_getter(nb::sig("def imports(self) -> list[tuple[str, str, str, list[str], list[str]]]")))
       .def_prop_ro("exports", [](const zw::Module& mod) {
         nb::list out;
         for (const auto& e : mod.exports())
           out.append(nb::make_tuple(e.name, e.kind, kinds_list(e.type.params), kinds_list(e.type.results)));
         return out;
-      })
+      }, nb::for_getter(nb::sig("def exports(self) -> list[tuple[str, str, list[str], list[str]]]")))
       .def("instantiate",
            [](const zw::Module& mod, std::optional<uint64_t> max_memory, std::optional<std::string> memory, bool wasi,
               std::optional<uint64_t> fuel) {
@@ -276,10 +278,13 @@ NB_MODULE(_zerowasm, m) {
            nb::arg("max_memory").none(), nb::arg("memory").none(), nb::arg("wasi"), nb::arg("fuel").none() = nb::none());
 
   nb::class_<zw::Function>(m, "Function")
-      .def("__call__", &call_function, nb::arg("args"), nb::arg("timeout").none() = nb::none())
+      .def("__call__", &call_function, nb::arg("args"), nb::arg("timeout").none() = nb::none(),
+           nb::sig("def __call__(self, *args: int | float, timeout: float | None = None) -> typing.Any"))
       .def_prop_ro("name", &zw::Function::name)
-      .def_prop_ro("params", [](const zw::Function& f) { return kinds_list(f.type().params); })
-      .def_prop_ro("results", [](const zw::Function& f) { return kinds_list(f.type().results); });
+      .def_prop_ro("params", [](const zw::Function& f) { return kinds_list(f.type().params); },
+                   nb::for_getter(nb::sig("def params(self) -> list[str]")))
+      .def_prop_ro("results", [](const zw::Function& f) { return kinds_list(f.type().results); },
+                   nb::for_getter(nb::sig("def results(self) -> list[str]")));
 
   nb::class_<zw::Instance>(m, "Instance")
       .def("function", &zw::Instance::function)
@@ -291,9 +296,10 @@ NB_MODULE(_zerowasm, m) {
         return inst.fuel_remaining();
       })
       .def("add_fuel", &zw::Instance::add_fuel, nb::arg("fuel"), nb::call_guard<nb::gil_scoped_release>())
-      .def("stats", &stats_dict)
+      .def("stats", &stats_dict, nb::sig("def stats(self) -> dict[str, typing.Any]"))
       .def("reset_stats", &zw::Instance::reset_stats)
       .def("device_address", &zw::Instance::device_address)
+      .def_prop_ro("device_ordinal", &zw::Instance::device_ordinal)
       .def_prop_ro("backend", &zw::Instance::backend);
 
   nb::class_<zw::Memory>(m, "Memory", nb::type_slots(memory_slots))

@@ -8,6 +8,8 @@ guests; the build is cached by a hash of the sources, flags and compiler.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ class GuestSpec:
 
 GUESTS: dict[str, GuestSpec] = {
     "vec_add": GuestSpec("examples/vec_add"),
+    "column_reduce": GuestSpec("examples/column_reduce"),  # reductions over Arrow columns (interop_arrow)
     # the model guests share the host protocol of guest/models/common/guest_api.h
     "minilm": GuestSpec("models/minilm", shared=("models/common",)),
     "smollm": GuestSpec("models/smollm", shared=("models/common",)),
@@ -55,8 +58,13 @@ def _include_dirs(spec: GuestSpec, sources: list[Path]) -> list[Path]:
     return [sources[0].parent, *(source_root() / d for d in spec.shared)]
 
 
-def guest_path(name: str, *, quiet: bool = False) -> Path:
-    """Path to the built ``name`` guest (.wasm), compiling it once if needed."""
+PREBUILT_DIR = Path(__file__).parent / "prebuilt"  # wheels ship built guests here (scripts/build-wheel.sh)
+PREBUILT_MANIFEST = "manifest.json"
+
+
+def source_digest(name: str) -> str:
+    """Hash of everything a guest is built from (sources, headers, SDK headers, build spec),
+    independent of the compiler: a prebuilt guest is used only when it matches."""
     spec = GUESTS[name]
     sources = _sources(spec)
     include_dirs = _include_dirs(spec, sources)
@@ -65,8 +73,34 @@ def guest_path(name: str, *, quiet: bool = False) -> Path:
     sdk = toolchain.sdk_include_dir()
     for path in [*sources, *headers, sdk / "zerowasm.h", sdk / "zerowasm_abi.h"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(repr(spec).encode())
+    return digest.hexdigest()
+
+
+def prebuilt_path(name: str) -> Path | None:
+    """The guest this installation ships prebuilt, if it was built from these very sources."""
+    manifest = PREBUILT_DIR / PREBUILT_MANIFEST
+    if not manifest.is_file():
+        return None
+    entry = json.loads(manifest.read_text()).get(name)
+    if not entry or entry.get("sources") != source_digest(name):
+        return None
+    path = PREBUILT_DIR / entry["file"]
+    return path if path.is_file() else None
+
+
+def guest_path(name: str, *, quiet: bool = False) -> Path:
+    """Path to the built ``name`` guest (.wasm): the installation's prebuilt one when it
+    matches the sources (wheels; no compiler needed), else compiled once and cached."""
+    prebuilt = prebuilt_path(name)
+    if prebuilt is not None:
+        return prebuilt
+    spec = GUESTS[name]
+    sources = _sources(spec)
+    include_dirs = _include_dirs(spec, sources)
     compiler = toolchain.find_compiler()
-    digest.update(repr((spec, compiler.kind, compiler.ident, compiler.flags)).encode())
+    digest = hashlib.sha256(source_digest(name).encode())
+    digest.update(repr((compiler.kind, compiler.ident, compiler.flags)).encode())
     out = cache_dir() / "guests" / f"{name}-{digest.hexdigest()[:16]}.wasm"
     if not out.is_file():
         if not quiet:
@@ -74,3 +108,16 @@ def guest_path(name: str, *, quiet: bool = False) -> Path:
         toolchain.compile_c(sources, out, include_dirs=include_dirs, defines=spec.defines,
                             stack_size=spec.stack_size, extra_flags=spec.extra_flags, compiler=compiler)
     return out
+
+
+def prebuild(out_dir: Path) -> dict[str, dict[str, str]]:
+    """Build every bundled guest into ``out_dir`` with a manifest (name -> file, source digest),
+    for a wheel's ``zerowasm/prebuilt``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict[str, str]] = {}
+    for name in GUESTS:
+        target = out_dir / f"{name}.wasm"
+        shutil.copyfile(guest_path(name, quiet=True), target)
+        manifest[name] = {"file": target.name, "sources": source_digest(name)}
+    (out_dir / PREBUILT_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest

@@ -15,11 +15,12 @@ import numpy as np
 
 from . import _zerowasm
 from .errors import Error, LinkError
+from .interop import Tensor
 
 WASMTIME_VERSION = "50.0.1"
 PAGE_SIZE = 65536
 
-Source = Union[str, bytes, bytearray, memoryview, os.PathLike]
+Source = Union[str, bytes, bytearray, memoryview, os.PathLike[str]]
 
 
 def wasmtime_library() -> str:
@@ -59,7 +60,7 @@ def backends() -> list[str]:
 
 def backend_details() -> list[tuple[str, bool, str]]:
     """Every compiled-in backend as (name, available, device or reason unavailable)."""
-    return [tuple(b) for b in _zerowasm.backends()]
+    return [(name, available, detail) for name, available, detail in _zerowasm.backends()]
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Runtime:
 
 
 class Module:
-    def __init__(self, mod: Any) -> None:
+    def __init__(self, mod: _zerowasm.Module) -> None:
         self._mod = mod
 
     @property
@@ -200,6 +201,8 @@ class Memory(_zerowasm.Memory):
     only cover the memory as it was.
     """
 
+    _native_instance: Any
+
     def view(self, offset: int, shape: int | Sequence[int], dtype: Any = np.uint8) -> np.ndarray:
         """A writable numpy array over ``shape`` elements of ``dtype`` at byte ``offset``."""
         dt = np.dtype(dtype)
@@ -209,7 +212,14 @@ class Memory(_zerowasm.Memory):
             raise Error(f"view [{offset}, +{count}x{dt.itemsize} bytes) lies outside the memory's {self.size} bytes")
         if dt.alignment > 1 and offset % dt.alignment:
             raise Error(f"view offset {offset} is not {dt.alignment}-byte aligned for {dt}")
-        return np.frombuffer(self, dtype=dt, count=count, offset=offset).reshape(dims)
+        exporter: Any = self  # the compiled class exports its bytes (Py_bf_getbuffer); its stub can't say so
+        return np.frombuffer(exporter, dtype=dt, count=count, offset=offset).reshape(dims)
+
+    def tensor(self, offset: int, shape: int | Sequence[int], dtype: Any = np.float32) -> Tensor:
+        """A DLPack-exportable tensor over ``shape`` elements of ``dtype`` at byte ``offset``:
+        ``torch.from_dlpack(t)``, ``np.from_dlpack(t)``, CuPy, JAX get the guest's own bytes,
+        on the device they live on (README "Interop")."""
+        return Tensor(self, self._native_instance, offset, shape, dtype)
 
     def read(self, offset: int, size: int) -> bytes:
         return bytes(self.view(offset, size))
@@ -229,13 +239,13 @@ class Instance:
     """A running guest. It may be called from any thread; calls serialize (README "Threading").
     Calls release the GIL: different instances run in parallel on different threads."""
 
-    def __init__(self, inst: Any, export_list: list[Export]) -> None:
+    def __init__(self, inst: _zerowasm.Instance, export_list: list[Export]) -> None:
         self._inst = inst
         self._memory: Memory | None = None
         self.export_list = export_list
         self.exports = Exports(self)
 
-    def function(self, name: str) -> Any:
+    def function(self, name: str) -> _zerowasm.Function:
         return self._inst.function(name)
 
     def call(self, name: str, *args: int | float, timeout: float | None = None) -> Any:
@@ -270,6 +280,7 @@ class Instance:
             if not self._inst.has_memory():
                 raise Error("the module defines no linear memory")
             self._memory = Memory(self._inst)
+            self._memory._native_instance = self._inst  # for tensor(): device, sync (no reference cycle)
         return self._memory
 
     @property

@@ -16,6 +16,7 @@ class CudaBackend final : public Backend {
 
   const char* name() const override { return "cuda"; }
   std::string device() const override { return device_->describe(); }
+  int device_ordinal() const override { return device_->ordinal(); }
   bool supports(MemoryKind kind) const override {
     return kind == MemoryKind::host ? device_->can_register_host_memory() : device_->managed_memory_ok();
   }

@@ -219,6 +219,8 @@ class Instance {
   const std::string& backend() const;
   // Address the backend's kernels use for guest offset `offset` (zero-copy proof).
   uint64_t device_address(uint64_t offset) const;
+  // Ordinal of the device the backend's kernels run on (0 on the CPU), for DLPack.
+  int device_ordinal() const;
   const std::vector<ExportInfo>& exports() const;
 
  private:

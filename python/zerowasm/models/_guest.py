@@ -109,7 +109,7 @@ class GuestModel:
         size = self._memory.size
         if not 0 < ptr < size:
             raise self.error_type(f"guest string pointer {ptr} lies outside its {size}-byte memory")
-        raw = self._memory.view(ptr, min(MAX_STRING, size - ptr), np.uint8).tobytes()
+        raw: bytes = self._memory.view(ptr, min(MAX_STRING, size - ptr), np.uint8).tobytes()
         end = raw.find(b"\0")
         if end < 0:
             raise self.error_type(f"guest string at {ptr} is not NUL-terminated within {len(raw)} bytes")

@@ -16,12 +16,13 @@ copied as they are.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class SafetensorsFile:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         # Unbuffered: tensors go straight from the OS into the destination, never via a buffer.
-        self._file: BinaryIO = open(self.path, "rb", buffering=0)
+        self._file: io.FileIO = open(self.path, "rb", buffering=0)
         try:
             size = os.fstat(self._file.fileno()).st_size
             prefix = self._read_exact(8)
