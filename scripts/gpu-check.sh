@@ -72,7 +72,7 @@ step() {  # step <title> <seconds> <command...>
 step "tests: op suite (every backend present)" 150 python -m pytest -q -ra tests/test_ops.py tests/test_hostile.py
 step "tests: cuda" 150 python -m pytest -q -ra tests/test_cuda_backend.py
 step "tests: vulkan" 120 python -m pytest -q -ra tests/test_vulkan.py
-step "tests: vulkan models" 150 python -m pytest -q -ra tests/test_vulkan_models.py
+ZEROWASM_VULKAN_MODEL_TESTS=1 step "tests: vulkan models" 150 python -m pytest -q -ra tests/test_vulkan_models.py
 step "bench: cuda launch" 30 python bench/bench_cuda_launch.py
 step "bench: cuda elementwise" 45 python bench/bench_cuda_elementwise.py --max-mib 256
 step "bench: cuda matmul" 45 python bench/bench_cuda_matmul.py

@@ -10,13 +10,24 @@ driver on 2 cores) this file takes a few minutes.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from minilm_fixtures import load_model
 from test_minilm import cosines, embedding_sentences
 from test_vulkan import VK_REASON
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(VK_REASON is not None, reason=f"no Vulkan: {VK_REASON}")]
+# On lavapipe (a CPU device) the shaders run ~100x below what the driver can do (bench/RESULTS.md:
+# 0.15 GFLOP/s matmul), so these two take an hour on a 2-core CI machine: they run when asked
+# (ZEROWASM_VULKAN_MODEL_TESTS=1; scripts/gpu-check.sh sets it) until the shaders are fast there.
+MODEL_TESTS_ASKED = os.environ.get("ZEROWASM_VULKAN_MODEL_TESTS") == "1"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(VK_REASON is not None, reason=f"no Vulkan: {VK_REASON}"),
+    pytest.mark.skipif(not MODEL_TESTS_ASKED, reason="real models on Vulkan run with ZEROWASM_VULKAN_MODEL_TESTS=1 "
+                       "(lavapipe's shader speed makes them take an hour on 2 cores)"),
+]
 
 SMOLLM_PROMPTS = [
     "Explain how photosynthesis works.",
