@@ -13,6 +13,7 @@ from backends import OpTarget
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops_harness import SIGNATURES, Arena, harness_wat
+from quant_blocks import ABI, ALL_QTYPES
 
 PAGE = zerowasm.PAGE_SIZE
 
@@ -84,12 +85,36 @@ def test_valid_call_after_every_rejection(inst: zerowasm.Instance) -> None:
     cases.append(("gather", (x, 4, ids, out, 2, 4, 0), ("ids[1] = 4 is outside [0, 4)",)))
     ids_neg = a.put(np.array([-1], np.int32))
     cases.append(("gather", (x, 4, ids_neg, out, 1, 4, 0), ("ids[0] = -1",)))
+    cases += quantized_weight_cases(a, x, out, size)
     for op, args, fragments in cases:
         expect_trap(inst, op, args, *fragments)
         # The instance stays usable: a valid op right after succeeds.
         inst.exports.add(x, x, out, 64)
         assert np.array_equal(inst.memory.view(out, 64, np.float32), 2 * np.arange(64, dtype=np.float32))
     assert inst.stats()["ops"]["add"]["rejected"] >= 5
+
+
+def quantized_weight_cases(a: Arena, x: int, out: int, size: int) -> list[tuple[str, tuple, tuple[str, ...]]]:
+    """Every GGUF block type as matmul's B and gather's table: misaligned, short (past the
+    committed memory), not whole blocks, and overlapping the output."""
+    cases: list[tuple[str, tuple, tuple[str, ...]]] = []
+    for q in ALL_QTYPES:
+        k = 2 * q.block_values
+        row = k // q.block_values * q.block_bytes
+        w = a.alloc(4 * row)  # four rows of zero blocks
+        ids = a.put(np.zeros(2, np.int32))
+        flags = q.code << 8
+        cases += [
+            ("matmul", (x, w + 1, out, 1, 4, k, flags), ("argument b", "not 2-byte aligned")),
+            ("matmul", (x, size - row, out, 1, 4, k, flags), ("argument b", "outside the committed memory")),
+            ("matmul", (x, w, out, 1, 4, k - 16, flags), (f"multiple of {q.block_values}",)),
+            ("matmul", (x, w, w + row, 1, 4, k, flags), ("output c", "partially overlaps input b")),
+            ("gather", (w + 1, 4, ids, out, 2, k, q.code), ("argument table", "not 2-byte aligned")),
+            ("gather", (size - 3 * row, 4, ids, out, 2, k, q.code), ("argument table", "outside the committed")),
+            ("gather", (w, 4, ids, out, 2, k + 16, q.code), (f"multiple of {q.block_values}",)),
+            ("gather", (w, 4, ids, w, 2, k, q.code), ("output out", "input table")),
+        ]
+    return cases
 
 
 @st.composite
@@ -100,7 +125,8 @@ def op_calls(draw: st.DrawFn) -> tuple[str, tuple]:
                                  2**31 - 1, -(2**31), 2**16, 2**30])
     small = st.integers(-4, 300)
     ptr = st.integers(0, size + 64) | st.integers(-(2**31), 2**31 - 1)
-    ints = st.one_of(edge_ints, small, ptr, st.integers(0, 3).map(lambda t: t << 8), st.just(0x301))
+    dtype_flags = st.integers(0, ABI["ZW_DTYPE_COUNT"]).map(lambda t: t << 8)  # every dtype, one unknown
+    ints = st.one_of(edge_ints, small, ptr, dtype_flags, st.just(0x301))
     floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
     args = tuple(draw(ints if c == "i" else floats) for c in SIGNATURES[op])
     return op, args

@@ -210,6 +210,10 @@ struct zw_block_q4_1 {  // x[j] = d * q[j] + m, q[j] in 0..15
 };
 static_assert(sizeof(zw_block_q8_0) == ZW_Q8_0_BYTES, "zerowasm_abi.h's Q8_0 block size must match its layout");
 static_assert(sizeof(zw_block_q4_1) == ZW_Q4_1_BYTES, "zerowasm_abi.h's Q4_1 block size must match its layout");
+static_assert(ZW_Q4_0_BYTES == 2 + ZW_QBLOCK / 2 && ZW_Q5_0_BYTES == 6 + ZW_QBLOCK / 2, "Q4_0/Q5_0 layouts");
+static_assert(ZW_Q4_K_BYTES == 16 + ZW_QK_K / 2 && ZW_Q5_K_BYTES == 48 + ZW_QK_K / 2 &&
+                  ZW_Q6_K_BYTES == ZW_QK_K / 2 + ZW_QK_K / 4 + ZW_QK_K / 16 + 2,
+              "K-quant super-block layouts");
 
 // Blocks are taken as byte pointers (any address space) so no alignment is assumed.
 template <typename BytePtr>
@@ -268,6 +272,191 @@ ZW_KERNEL_FN float zw_dot_q4_1(BytePtr blk, FloatPtr x) {
   float d = zw_f16_to_f32(zw_load_u16le(blk));
   float m = zw_f16_to_f32(zw_load_u16le(blk + 2));
   return d * qx + m * sx;
+}
+
+// ---- More GGUF block types (layouts in zerowasm_abi.h) --------------------------
+// Q4_0/Q5_0 are 32-value blocks like Q8_0; the K-quants are 256-value
+// super-blocks read here in chunks of 32 (chunk c = values 32c .. 32c+31), so
+// every backend can walk any quantized row in 32-value steps. The arithmetic
+// order is ggml's (and the gguf package's): scale products are rounded to f32
+// first, so results are bit-exact to gguf.quants.dequantize when the product
+// and the subtraction are not fused: they are separate statements (clang
+// contracts only within one) and ZW_MUL_RN keeps them apart on CUDA.
+#if defined(__CUDA_ARCH__)
+#define ZW_MUL_RN(a, b) __fmul_rn((a), (b))
+#else
+#define ZW_MUL_RN(a, b) ((a) * (b))
+#endif
+
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_q4_0_value(BytePtr blk, int j) {
+  zw_u8 byte = blk[2 + (j & 15)];
+  int q = j < 16 ? (byte & 0x0f) : (byte >> 4);
+  return zw_f16_to_f32(zw_load_u16le(blk)) * (float)(q - 8);
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_q4_0(BytePtr blk, FloatPtr out) {
+  float d = zw_f16_to_f32(zw_load_u16le(blk));
+  for (int j = 0; j < ZW_QBLOCK / 2; ++j) {
+    zw_u8 byte = blk[2 + j];
+    out[j] = d * (float)((int)(byte & 0x0f) - 8);
+    out[j + 16] = d * (float)((int)(byte >> 4) - 8);
+  }
+}
+
+template <typename BytePtr>
+ZW_KERNEL_FN zw_u32 zw_load_u32le(BytePtr p) {
+  return (zw_u32)p[0] | ((zw_u32)p[1] << 8) | ((zw_u32)p[2] << 16) | ((zw_u32)p[3] << 24);
+}
+
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_q5_0_value(BytePtr blk, int j) {
+  zw_u32 qh = zw_load_u32le(blk + 2);
+  zw_u8 byte = blk[6 + (j & 15)];
+  int q = (j < 16 ? (byte & 0x0f) : (byte >> 4)) | (int)(((qh >> j) & 1u) << 4);
+  return zw_f16_to_f32(zw_load_u16le(blk)) * (float)(q - 16);
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_q5_0(BytePtr blk, FloatPtr out) {
+  float d = zw_f16_to_f32(zw_load_u16le(blk));
+  zw_u32 qh = zw_load_u32le(blk + 2);
+  for (int j = 0; j < ZW_QBLOCK / 2; ++j) {
+    zw_u8 byte = blk[6 + j];
+    int lo = (byte & 0x0f) | (int)(((qh >> j) & 1u) << 4);
+    int hi = (byte >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
+    out[j] = d * (float)(lo - 16);
+    out[j + 16] = d * (float)(hi - 16);
+  }
+}
+
+// Q4_K/Q5_K sub-block s (0..7): 6-bit scale and min packed in 12 bytes at q
+// (ggml's get_scale_min_k4).
+template <typename BytePtr>
+ZW_KERNEL_FN int zw_k4_scale(BytePtr q, int s) {
+  return s < 4 ? (q[s] & 63) : ((q[s + 4] & 0x0f) | ((q[s - 4] >> 6) << 4));
+}
+template <typename BytePtr>
+ZW_KERNEL_FN int zw_k4_min(BytePtr q, int s) {
+  return s < 4 ? (q[s + 4] & 63) : ((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
+}
+
+// Q4_K (and Q5_K's low bits): value e (0..255) is nibble (e/32)%2 of byte
+// 32*(e/64) + e%32 of the 128 quant bytes at qs.
+template <typename BytePtr>
+ZW_KERNEL_FN int zw_k4_nibble(BytePtr qs, int e) {
+  zw_u8 byte = qs[32 * (e >> 6) + (e & 31)];
+  return (e & 32) ? (byte >> 4) : (byte & 0x0f);
+}
+
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_q4_k_value(BytePtr sb, int e) {
+  int s = e >> 5;
+  float d = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb)), (float)zw_k4_scale(sb + 4, s));
+  float m = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb + 2)), (float)zw_k4_min(sb + 4, s));
+  float dq = ZW_MUL_RN(d, (float)zw_k4_nibble(sb + 16, e));
+  return dq - m;
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_q4_k_chunk(BytePtr sb, int c, FloatPtr out) {
+  float d = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb)), (float)zw_k4_scale(sb + 4, c));
+  float m = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb + 2)), (float)zw_k4_min(sb + 4, c));
+  BytePtr qs = sb + 16 + 32 * (c >> 1);
+  int shift = (c & 1) * 4;
+  for (int l = 0; l < 32; ++l) {
+    float dq = ZW_MUL_RN(d, (float)((qs[l] >> shift) & 0x0f));
+    out[l] = dq - m;
+  }
+}
+
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_q5_k_value(BytePtr sb, int e) {
+  int s = e >> 5;
+  float d = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb)), (float)zw_k4_scale(sb + 4, s));
+  float m = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb + 2)), (float)zw_k4_min(sb + 4, s));
+  int q = zw_k4_nibble(sb + 48, e) | (((sb[16 + (e & 31)] >> s) & 1) << 4);
+  float dq = ZW_MUL_RN(d, (float)q);
+  return dq - m;
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_q5_k_chunk(BytePtr sb, int c, FloatPtr out) {
+  float d = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb)), (float)zw_k4_scale(sb + 4, c));
+  float m = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb + 2)), (float)zw_k4_min(sb + 4, c));
+  BytePtr qh = sb + 16;
+  BytePtr qs = sb + 48 + 32 * (c >> 1);
+  int shift = (c & 1) * 4;
+  for (int l = 0; l < 32; ++l) {
+    int q = ((qs[l] >> shift) & 0x0f) | (((qh[l] >> c) & 1) << 4);
+    float dq = ZW_MUL_RN(d, (float)q);
+    out[l] = dq - m;
+  }
+}
+
+// Q6_K value e = 128h + 32s + l (h 0..1, s 0..3): low nibble s%2... of
+// ql[64h + 32(s%2) + l] (low nibble for s < 2, high for s >= 2), two high bits
+// (qh[32h + l] >> 2s) & 3, int8 scale per 16 values, f16 d at byte 208.
+template <typename BytePtr>
+ZW_KERNEL_FN int zw_q6_k_quant(BytePtr sb, int e) {
+  int h = e >> 7, s = (e >> 5) & 3, l = e & 31;
+  zw_u8 lo = sb[64 * h + 32 * (s & 1) + l];
+  int nib = s < 2 ? (lo & 0x0f) : (lo >> 4);
+  int hi = (sb[128 + 32 * h + l] >> (2 * s)) & 3;
+  return (nib | (hi << 4)) - 32;
+}
+
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_q6_k_value(BytePtr sb, int e) {
+  float d = ZW_MUL_RN(zw_f16_to_f32(zw_load_u16le(sb + 208)), (float)(zw_i8)sb[192 + (e >> 4)]);
+  return ZW_MUL_RN(d, (float)zw_q6_k_quant(sb, e));
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_q6_k_chunk(BytePtr sb, int c, FloatPtr out) {
+  float d = zw_f16_to_f32(zw_load_u16le(sb + 208));
+  float d0 = ZW_MUL_RN(d, (float)(zw_i8)sb[192 + 2 * c]);
+  float d1 = ZW_MUL_RN(d, (float)(zw_i8)sb[193 + 2 * c]);
+  int h = c >> 2, s = c & 3;
+  BytePtr ql = sb + 64 * h + 32 * (s & 1);
+  BytePtr qh = sb + 128 + 32 * h;
+  int lshift = s < 2 ? 0 : 4;
+  for (int l = 0; l < 32; ++l) {
+    int q = (((ql[l] >> lshift) & 0x0f) | (((qh[l] >> (2 * s)) & 3) << 4)) - 32;
+    out[l] = ZW_MUL_RN(l < 16 ? d0 : d1, (float)q);
+  }
+}
+
+// Any block type, addressed by row: value e, or chunk c (values 32c..32c+31).
+template <typename BytePtr>
+ZW_KERNEL_FN float zw_quant_value(int dtype, BytePtr row, zw_u32 e) {
+  zw_u32 b = e / ZW_QBLOCK, j = e % ZW_QBLOCK, sb = e / ZW_QK_K, k = e % ZW_QK_K;
+  switch (dtype) {
+    case ZW_DTYPE_Q8_0: return zw_q8_0_value(row + b * ZW_Q8_0_BYTES, (int)j);
+    case ZW_DTYPE_Q4_1: return zw_q4_1_value(row + b * ZW_Q4_1_BYTES, (int)j);
+    case ZW_DTYPE_Q4_0: return zw_q4_0_value(row + b * ZW_Q4_0_BYTES, (int)j);
+    case ZW_DTYPE_Q5_0: return zw_q5_0_value(row + b * ZW_Q5_0_BYTES, (int)j);
+    case ZW_DTYPE_Q4_K: return zw_q4_k_value(row + sb * ZW_Q4_K_BYTES, (int)k);
+    case ZW_DTYPE_Q5_K: return zw_q5_k_value(row + sb * ZW_Q5_K_BYTES, (int)k);
+    case ZW_DTYPE_Q6_K: return zw_q6_k_value(row + sb * ZW_Q6_K_BYTES, (int)k);
+    default: return 0.0f;
+  }
+}
+
+template <typename BytePtr, typename FloatPtr>
+ZW_KERNEL_FN void zw_dequant_chunk(int dtype, BytePtr row, zw_u32 c, FloatPtr out) {
+  zw_u32 sb = c / (ZW_QK_K / ZW_QBLOCK), sub = c % (ZW_QK_K / ZW_QBLOCK);
+  switch (dtype) {
+    case ZW_DTYPE_Q8_0: zw_dequant_q8_0(row + c * ZW_Q8_0_BYTES, out); return;
+    case ZW_DTYPE_Q4_1: zw_dequant_q4_1(row + c * ZW_Q4_1_BYTES, out); return;
+    case ZW_DTYPE_Q4_0: zw_dequant_q4_0(row + c * ZW_Q4_0_BYTES, out); return;
+    case ZW_DTYPE_Q5_0: zw_dequant_q5_0(row + c * ZW_Q5_0_BYTES, out); return;
+    case ZW_DTYPE_Q4_K: zw_dequant_q4_k_chunk(row + sb * ZW_Q4_K_BYTES, (int)sub, out); return;
+    case ZW_DTYPE_Q5_K: zw_dequant_q5_k_chunk(row + sb * ZW_Q5_K_BYTES, (int)sub, out); return;
+    case ZW_DTYPE_Q6_K: zw_dequant_q6_k_chunk(row + sb * ZW_Q6_K_BYTES, (int)sub, out); return;
+    default: return;
+  }
 }
 
 // ---- RoPE ------------------------------------------------------------------------------

@@ -38,21 +38,55 @@ enum class DType : uint8_t {
   f16 = ZW_DTYPE_F16,
   q8_0 = ZW_DTYPE_Q8_0,
   q4_1 = ZW_DTYPE_Q4_1,
+  q4_0 = ZW_DTYPE_Q4_0,
+  q5_0 = ZW_DTYPE_Q5_0,
+  q4_k = ZW_DTYPE_Q4_K,
+  q5_k = ZW_DTYPE_Q5_K,
+  q6_k = ZW_DTYPE_Q6_K,
 };
 constexpr int kDTypeCount = ZW_DTYPE_COUNT;  // codes are 0 .. kDTypeCount-1
-constexpr uint64_t kQBlock = ZW_QBLOCK;       // values per quantized block
+constexpr uint64_t kQBlock = ZW_QBLOCK;       // values per (sub-)block every quantized row dequantizes in
+constexpr uint64_t kQK_K = ZW_QK_K;           // values per K-quant super-block
 
-// Bytes of one row of `cols` elements of `t` (cols % kQBlock == 0 for block types).
-constexpr uint64_t row_bytes(DType t, uint64_t cols) {
+// Values per block of `t` (1 for f32/f16): row lengths must be multiples of it.
+constexpr uint64_t block_values(DType t) {
   switch (t) {
-    case DType::f32: return cols * 4;
-    case DType::f16: return cols * 2;
-    case DType::q8_0: return cols / kQBlock * ZW_Q8_0_BYTES;
-    case DType::q4_1: return cols / kQBlock * ZW_Q4_1_BYTES;
+    case DType::f32:
+    case DType::f16: return 1;
+    case DType::q8_0:
+    case DType::q4_1:
+    case DType::q4_0:
+    case DType::q5_0: return kQBlock;
+    case DType::q4_k:
+    case DType::q5_k:
+    case DType::q6_k: return kQK_K;
+  }
+  return 1;
+}
+
+// Bytes per block of `t` (per element for f32/f16).
+constexpr uint64_t block_bytes(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::f16: return 2;
+    case DType::q8_0: return ZW_Q8_0_BYTES;
+    case DType::q4_1: return ZW_Q4_1_BYTES;
+    case DType::q4_0: return ZW_Q4_0_BYTES;
+    case DType::q5_0: return ZW_Q5_0_BYTES;
+    case DType::q4_k: return ZW_Q4_K_BYTES;
+    case DType::q5_k: return ZW_Q5_K_BYTES;
+    case DType::q6_k: return ZW_Q6_K_BYTES;
   }
   return 0;
 }
-constexpr bool is_block_quantized(DType t) { return t == DType::q8_0 || t == DType::q4_1; }
+
+// Alignment a tensor of `t` must start at: f32 4; f16 and every block type 2
+// (the block sizes are even and kernels read f16 fields byte-wise).
+constexpr uint64_t dtype_align(DType t) { return t == DType::f32 ? 4 : 2; }
+
+// Bytes of one row of `cols` elements of `t` (cols % block_values(t) == 0).
+constexpr uint64_t row_bytes(DType t, uint64_t cols) { return cols / block_values(t) * block_bytes(t); }
+constexpr bool is_block_quantized(DType t) { return block_values(t) > 1; }
 
 // Flag words and codes of the ops, as the guest passes them.
 namespace abi {

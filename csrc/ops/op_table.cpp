@@ -33,12 +33,12 @@ uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.k = ck.dim("k", r.i32(5));
   a.b_type = ck.dtype("flags.dtype", (flags & kMatmulDTypeMask) >> kMatmulDTypeShift);
   a.accumulate = flags & kMatmulAccumulate;
-  if (is_block_quantized(a.b_type) && a.k % kQBlock != 0)
-    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of " + std::to_string(kQBlock) +
-            " for a quantized B");
+  if (uint64_t(a.k) % block_values(a.b_type) != 0)
+    ck.fail("k = " + std::to_string(a.k) + " must be a multiple of " + std::to_string(block_values(a.b_type)) +
+            " (the block size of B's dtype " + std::to_string(int(a.b_type)) + ")");
   a.b_row_bytes = row_bytes(a.b_type, uint64_t(a.k));
   a.a = ck.span("a", r.ptr(0), ck.product("m*k", {uint64_t(a.m), uint64_t(a.k)}), 4, 4);
-  a.b = ck.span("b", r.ptr(1), uint64_t(a.n), a.b_row_bytes, a.b_type == DType::f32 ? 4 : 2);
+  a.b = ck.span("b", r.ptr(1), uint64_t(a.n), a.b_row_bytes, dtype_align(a.b_type));
   a.c = ck.span("c", r.ptr(2), ck.product("m*n", {uint64_t(a.m), uint64_t(a.n)}), 4, 4);
   ck.no_overlap("c", a.c, "a", a.a, false);
   ck.no_overlap("c", a.c, "b", a.b, false);
@@ -165,11 +165,11 @@ uint64_t issue_gather(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.n = ck.dim("n", r.i32(4));
   a.dim = ck.dim("dim", r.i32(5));
   a.type = ck.dtype("dtype", r.u32(6));
-  if (is_block_quantized(a.type) && a.dim % kQBlock != 0)
-    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of " + std::to_string(kQBlock) +
-            " for a quantized table");
+  if (uint64_t(a.dim) % block_values(a.type) != 0)
+    ck.fail("dim = " + std::to_string(a.dim) + " must be a multiple of " + std::to_string(block_values(a.type)) +
+            " (the block size of the table's dtype " + std::to_string(int(a.type)) + ")");
   a.table_row_bytes = row_bytes(a.type, uint64_t(a.dim));
-  a.table = ck.span("table", r.ptr(0), uint64_t(a.rows), a.table_row_bytes, a.type == DType::f32 ? 4 : 2);
+  a.table = ck.span("table", r.ptr(0), uint64_t(a.rows), a.table_row_bytes, dtype_align(a.type));
   a.ids = ck.span("ids", r.ptr(2), uint64_t(a.n), 4, 4);
   a.out = ck.span("out", r.ptr(3), ck.product("n*dim", {uint64_t(a.n), uint64_t(a.dim)}), 4, 4);
   ck.no_overlap("out", a.out, "table", a.table, false);
@@ -244,10 +244,21 @@ std::vector<std::pair<std::string, int64_t>> abi_constants() {
       {"ZW_DTYPE_F16", int64_t(DType::f16)},
       {"ZW_DTYPE_Q8_0", int64_t(DType::q8_0)},
       {"ZW_DTYPE_Q4_1", int64_t(DType::q4_1)},
+      {"ZW_DTYPE_Q4_0", int64_t(DType::q4_0)},
+      {"ZW_DTYPE_Q5_0", int64_t(DType::q5_0)},
+      {"ZW_DTYPE_Q4_K", int64_t(DType::q4_k)},
+      {"ZW_DTYPE_Q5_K", int64_t(DType::q5_k)},
+      {"ZW_DTYPE_Q6_K", int64_t(DType::q6_k)},
       {"ZW_DTYPE_COUNT", kDTypeCount},
-      {"ZW_QBLOCK", int64_t(kQBlock)},
+      {"ZW_QBLOCK", int64_t(block_values(DType::q8_0))},
+      {"ZW_QK_K", int64_t(block_values(DType::q4_k))},
       {"ZW_Q8_0_BYTES", int64_t(row_bytes(DType::q8_0, kQBlock))},
       {"ZW_Q4_1_BYTES", int64_t(row_bytes(DType::q4_1, kQBlock))},
+      {"ZW_Q4_0_BYTES", int64_t(row_bytes(DType::q4_0, kQBlock))},
+      {"ZW_Q5_0_BYTES", int64_t(row_bytes(DType::q5_0, kQBlock))},
+      {"ZW_Q4_K_BYTES", int64_t(row_bytes(DType::q4_k, kQK_K))},
+      {"ZW_Q5_K_BYTES", int64_t(row_bytes(DType::q5_k, kQK_K))},
+      {"ZW_Q6_K_BYTES", int64_t(row_bytes(DType::q6_k, kQK_K))},
       {"ZW_ACCUMULATE", abi::kMatmulAccumulate},
       {"ZW_B_DTYPE_SHIFT", abi::kMatmulDTypeShift},
       {"ZW_B_DTYPE_MASK", abi::kMatmulDTypeMask},

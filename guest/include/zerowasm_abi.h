@@ -21,11 +21,31 @@
 #define ZW_DTYPE_Q8_0 2  /* 34-byte block: f16 scale d, 32 x int8 q; x = d*q */
 #define ZW_DTYPE_Q4_1 3  /* 20-byte block: f16 d, f16 m, 16 bytes of nibbles; x = d*q + m.
                             byte j holds element j (low nibble) and j+16 (high nibble) */
-#define ZW_DTYPE_COUNT 4
+#define ZW_DTYPE_Q4_0 4  /* 18-byte block: f16 d, 16 bytes of nibbles (as Q4_1); x = d*(q-8) */
+#define ZW_DTYPE_Q5_0 5  /* 22-byte block: f16 d, u32 qh (bit j = bit 4 of element j),
+                            16 bytes of low nibbles (as Q4_1); x = d*(q-16) */
+/* K-quants: super-blocks of ZW_QK_K values, little-endian, as ggml's block_q*_K. */
+#define ZW_DTYPE_Q4_K 6  /* 144 bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins for
+                            8 sub-blocks of 32, 128 bytes of nibbles (byte 32g+l: low = element
+                            64g+l, high = 64g+32+l); x = (d*sc)*q - dmin*m */
+#define ZW_DTYPE_Q5_K 7  /* 176 bytes: as Q4_K with 32 bytes qh after the scales
+                            (bit s of qh[l] = bit 4 of element 32s+l) */
+#define ZW_DTYPE_Q6_K 8  /* 210 bytes: 128 bytes ql (low nibbles), 64 bytes qh (2-bit highs),
+                            16 int8 scales (one per 16 values), f16 d last; x = (d*sc)*(q-32) */
+#define ZW_DTYPE_COUNT 9
 
-#define ZW_QBLOCK 32      /* values per quantized block (both GGUF types here) */
+#define ZW_QBLOCK 32      /* values per block of Q8_0, Q4_1, Q4_0, Q5_0; every quantized
+                             row (also K-quant) dequantizes in chunks of this many values */
+#define ZW_QK_K 256       /* values per K-quant super-block (Q4_K, Q5_K, Q6_K) */
 #define ZW_Q8_0_BYTES 34  /* bytes per Q8_0 block */
 #define ZW_Q4_1_BYTES 20  /* bytes per Q4_1 block */
+#define ZW_Q4_0_BYTES 18  /* bytes per Q4_0 block */
+#define ZW_Q5_0_BYTES 22  /* bytes per Q5_0 block */
+#define ZW_Q4_K_BYTES 144 /* bytes per Q4_K super-block */
+#define ZW_Q5_K_BYTES 176 /* bytes per Q5_K super-block */
+#define ZW_Q6_K_BYTES 210 /* bytes per Q6_K super-block */
+/* Weight tensors of every quantized type start 2-byte aligned (all block sizes are
+   even; f16 fields are read byte-wise); f32 rows 4-byte, f16 rows 2-byte aligned. */
 
 /* matmul flags: bit 0 accumulate, bits 8..15 the dtype of B. */
 #define ZW_ACCUMULATE 1u

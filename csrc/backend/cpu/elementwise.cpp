@@ -40,6 +40,12 @@ ZW_MULTIVERSION void q4_1_row(const uint8_t* blk, float* out, int blocks) {
   for (int b = 0; b < blocks; ++b) zw_dequant_q4_1(blk + b * ZW_Q4_1_BYTES, out + b * ZW_QBLOCK);
 }
 
+// Any block type in 32-value chunks (K-quant super-blocks chunk by chunk).
+template <int T>
+ZW_MULTIVERSION void quant_row(const uint8_t* row, int first_chunk, float* out, int chunks) {
+  for (int c = 0; c < chunks; ++c) zw_dequant_chunk(T, row, static_cast<zw_u32>(first_chunk + c), out + c * ZW_QBLOCK);
+}
+
 }  // namespace
 
 void elementwise(Elementwise op, const float* a, const float* b, float* out, size_t n, float s) {
@@ -74,6 +80,12 @@ void load_row(const uint8_t* row, DType type, int first, int count, float* out) 
     case DType::q4_1:
       q4_1_row(row + static_cast<size_t>(first) / ZW_QBLOCK * ZW_Q4_1_BYTES, out, count / ZW_QBLOCK);
       return;
+    // first and count are multiples of 32 (kc slices, whole rows), even for K-quants.
+    case DType::q4_0: return quant_row<ZW_DTYPE_Q4_0>(row, first / ZW_QBLOCK, out, count / ZW_QBLOCK);
+    case DType::q5_0: return quant_row<ZW_DTYPE_Q5_0>(row, first / ZW_QBLOCK, out, count / ZW_QBLOCK);
+    case DType::q4_k: return quant_row<ZW_DTYPE_Q4_K>(row, first / ZW_QBLOCK, out, count / ZW_QBLOCK);
+    case DType::q5_k: return quant_row<ZW_DTYPE_Q5_K>(row, first / ZW_QBLOCK, out, count / ZW_QBLOCK);
+    case DType::q6_k: return quant_row<ZW_DTYPE_Q6_K>(row, first / ZW_QBLOCK, out, count / ZW_QBLOCK);
   }
 }
 

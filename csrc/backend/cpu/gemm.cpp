@@ -60,6 +60,18 @@ float dot_row_generic(const float* a, const uint8_t* row, DType type, int k) {
         s += zw_dot_q4_1(row + blk * ZW_Q4_1_BYTES, a + blk * ZW_QBLOCK);
       return s;
     }
+    case DType::q4_0:
+    case DType::q5_0:
+    case DType::q4_k:
+    case DType::q5_k:
+    case DType::q6_k: {
+      float s = 0.0f, w[ZW_QBLOCK];
+      for (int c = 0; c < k / ZW_QBLOCK; ++c) {
+        zw_dequant_chunk(static_cast<int>(type), row, static_cast<zw_u32>(c), w);
+        s += dot_lanes8(a + c * ZW_QBLOCK, w, ZW_QBLOCK);
+      }
+      return s;
+    }
   }
   return 0.0f;
 }

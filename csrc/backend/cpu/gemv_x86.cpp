@@ -1,7 +1,7 @@
 // AVX2 row-dot kernels for small m (decode): C[i, j] (+)= A row i . B row j.
 //
 // No packing: B streams straight from guest memory once per call, each
-// vector of it (dequantized in registers for Q8_0/Q4_1, converted for f16)
+// vector of it (dequantized in registers for block types, converted for f16)
 // feeding up to kRowDotsMaxA rows of A. Accumulators are fixed-size arrays
 // over compile-time counts, fully unrolled so they live in ymm registers.
 #include "backend/cpu/gemm_internal.hpp"
@@ -55,28 +55,36 @@ ZW_AVX2 void dense_rows(const float* a, size_t lda, const uint8_t* b, size_t row
   }
 }
 
-// Block-quantized B: each block is dequantized once (4 vectors) and dotted
-// with IA rows of A. With few A rows the FMA latency chain, not throughput,
-// is the limit, so each row then keeps 4 accumulators (one per vector).
+// Block-quantized B: each 32-value chunk (a block, or a sub-block of a
+// K-quant super-block) is dequantized once (4 vectors) and dotted with IA rows
+// of A. With few A rows the FMA latency chain, not throughput, is the limit,
+// so each row then keeps 4 accumulators (one per vector).
+template <DType T>
+ZW_AVX2 inline void dequant_chunk(const uint8_t* row, int c, __m256 x[4]) {
+  if constexpr (T == DType::q8_0) dequant_q8_0(row + c * ZW_Q8_0_BYTES, x);
+  else if constexpr (T == DType::q4_1) dequant_q4_1(row + c * ZW_Q4_1_BYTES, x);
+  else if constexpr (T == DType::q4_0) dequant_q4_0(row + c * ZW_Q4_0_BYTES, x);
+  else if constexpr (T == DType::q5_0) dequant_q5_0(row + c * ZW_Q5_0_BYTES, x);
+  else if constexpr (T == DType::q4_k) dequant_q4_k(row + (c >> 3) * ZW_Q4_K_BYTES, c & 7, x);
+  else if constexpr (T == DType::q5_k) dequant_q5_k(row + (c >> 3) * ZW_Q5_K_BYTES, c & 7, x);
+  else dequant_q6_k(row + (c >> 3) * ZW_Q6_K_BYTES, c & 7, x);
+}
+
 template <int IA, DType T>
 ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes,
                         int rows_b, int k, float* c, size_t ldc, bool accumulate) {
-  constexpr int kBlockBytes = T == DType::q8_0 ? ZW_Q8_0_BYTES : ZW_Q4_1_BYTES;
   constexpr int NACC = IA <= 2 ? 4 : 2;
-  int blocks = k / ZW_QBLOCK;
+  int chunks = k / ZW_QBLOCK;
   for (int j = 0; j < rows_b; ++j) {
-    const uint8_t* blk = b + static_cast<size_t>(j) * row_bytes;
+    const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
     __m256 acc[IA][NACC];
 #pragma GCC unroll 4
     for (int i = 0; i < IA; ++i)
 #pragma GCC unroll 4
       for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
-    for (int q = 0; q < blocks; ++q, blk += kBlockBytes) {
+    for (int q = 0; q < chunks; ++q) {
       __m256 x[4];
-      if constexpr (T == DType::q8_0)
-        dequant_q8_0(blk, x);
-      else
-        dequant_q4_1(blk, x);
+      dequant_chunk<T>(row, q, x);
       const float* ap = a + q * ZW_QBLOCK;
 #pragma GCC unroll 4
       for (int i = 0; i < IA; ++i)
@@ -104,6 +112,16 @@ ZW_AVX2 void rows_fixed(const float* a, size_t lda, const uint8_t* b, size_t row
       return quant_rows<IA, DType::q8_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_1:
       return quant_rows<IA, DType::q4_1>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q4_0:
+      return quant_rows<IA, DType::q4_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q5_0:
+      return quant_rows<IA, DType::q5_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q4_k:
+      return quant_rows<IA, DType::q4_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q5_k:
+      return quant_rows<IA, DType::q5_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
+    case DType::q6_k:
+      return quant_rows<IA, DType::q6_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
   }
 }
 

@@ -329,7 +329,7 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
     args.n = ck.dim("n", a.i32());
     args.dim = ck.dim("dim", a.i32());
     args.table_row_bytes = zw::row_bytes(args.type, u64(args.dim));
-    args.table = ck.span("table", ptable, u64(args.rows), args.table_row_bytes, args.type == zw::DType::f32 ? 4 : 2);
+    args.table = ck.span("table", ptable, u64(args.rows), args.table_row_bytes, zw::dtype_align(args.type));
     args.ids = ck.span("ids", pids, u64(args.n), 4, 4);
     args.out = ck.span("out", pout, ck.product("n*dim", {u64(args.n), u64(args.dim)}), 4, 4);
     return zw::mtl::plan_encode(args, device);
@@ -344,7 +344,7 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
     args.accumulate = a.flag();
     args.b_row_bytes = zw::row_bytes(args.b_type, u64(args.k));
     args.a = ck.span("a", pa, ck.product("m*k", {u64(args.m), u64(args.k)}), 4, 4);
-    args.b = ck.span("b", pb, u64(args.n), args.b_row_bytes, args.b_type == zw::DType::f32 ? 4 : 2);
+    args.b = ck.span("b", pb, u64(args.n), args.b_row_bytes, zw::dtype_align(args.b_type));
     args.c = ck.span("c", pc, ck.product("m*n", {u64(args.m), u64(args.n)}), 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
