@@ -49,7 +49,7 @@ typedef enum { CHAT_NONE, CHAT_UNKNOWN, CHAT_CHATML, CHAT_GEMMA, CHAT_LLAMA3 } c
 static gg_file g_file;
 static vocab g_vocab;
 static llm_model g_model;
-static int g_loaded;
+static int g_loaded, g_vocab_only;
 static chat_format g_chat;
 static int32_t g_eot = -1;      /* end of a chat turn (stops generation) */
 static gg_str g_default_system; /* ChatML templates' literal default system prompt; len 0 if none */
@@ -130,18 +130,21 @@ static void unload(void) {
   g_logits_slot = -1;
 }
 
-EXPORT("llm_load") int32_t llm_load(const uint8_t *data, int64_t size) {
+/* vocab_only: the tokenizer alone (no weights bound, no sessions), as
+ * llama.cpp's vocab_only: for tokenizing with any file whatever its tensors. */
+EXPORT("llm_load") int32_t llm_load(const uint8_t *data, int64_t size, int32_t vocab_only) {
   unload();
   if (!data || size <= 0) return guest_fail(-1, "no file image");
   if (gg_parse(&g_file, data, (uint64_t)size, guest_error_buffer(), GUEST_ERROR_CAP)) return -1;
-  if (llm_model_load(&g_model, &g_file, guest_error_buffer(), GUEST_ERROR_CAP)) goto bad;
+  if (!vocab_only && llm_model_load(&g_model, &g_file, guest_error_buffer(), GUEST_ERROR_CAP)) goto bad;
   if (vocab_build(&g_vocab, &g_file, guest_error_buffer(), GUEST_ERROR_CAP)) goto bad;
-  if (g_vocab.n_vocab != g_model.n_vocab) {
+  g_vocab_only = vocab_only != 0;
+  if (!g_vocab_only && g_vocab.n_vocab != g_model.n_vocab) {
     guest_fail(-1, "tokenizer has %d tokens but token_embd has %d rows", g_vocab.n_vocab, g_model.n_vocab);
     goto bad;
   }
   gg_str arch;
-  gg_get_str(&g_file, "general.architecture", &arch, NULL, 0); /* checked by llm_model_load */
+  if (gg_get_str(&g_file, "general.architecture", &arch, NULL, 0)) arch = (gg_str){(const uint8_t *)"?", 1};
   gg_printable(arch, g_arch_name, sizeof g_arch_name);
   detect_chat();
   if (size <= INT32_MAX) { /* weights are only read from now on */
@@ -161,13 +164,14 @@ void guest_describe(guest_facts *out) {
   guest_fact(out, "max_batch", LLM_MAX_BATCH);
   guest_fact(out, "max_sessions", LLM_MAX_SESSIONS);
   if (!g_loaded) return;
+  guest_fact(out, "vocab_only", g_vocab_only);
   guest_fact(out, "n_layer", g_model.n_layer);
   guest_fact(out, "d_model", g_model.d_model);
   guest_fact(out, "n_head", g_model.n_head);
   guest_fact(out, "n_kv_head", g_model.n_kv_head);
   guest_fact(out, "head_dim", g_model.head_dim);
   guest_fact(out, "d_ff", g_model.d_ff);
-  guest_fact(out, "n_vocab", g_model.n_vocab);
+  guest_fact(out, "n_vocab", g_vocab.n_vocab);
   guest_fact(out, "n_ctx_train", g_model.n_ctx_train);
   guest_fact(out, "kv_dim", g_model.kv_dim);
   guest_fact(out, "bos", g_vocab.bos);
@@ -198,6 +202,7 @@ static float *session_kv(session_header *h) { return (float *)((uint8_t *)h + h-
 
 EXPORT("llm_session_new") int32_t llm_session_new(int32_t n_ctx) {
   if (!g_loaded) return guest_fail(-1, "no model loaded");
+  if (g_vocab_only) return guest_fail(-1, "the model was loaded vocab-only: no sessions");
   if (n_ctx < 1 || n_ctx > g_model.n_ctx_train)
     return guest_fail(-1, "n_ctx %d is outside [1, %d] (the model's context length)", n_ctx, g_model.n_ctx_train);
   int32_t slot = -1;

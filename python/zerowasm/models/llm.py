@@ -83,12 +83,13 @@ def resolve_model(path_or_name: str | os.PathLike[str], *, quiet: bool = False) 
 
 class LLM(GuestModel):
     """A GGUF decoder in a Wasm guest. path_or_name: a .gguf file or a name in MODELS.
-    backend: zerowasm backend name; runtime: an existing Runtime (overrides backend)."""
+    backend: zerowasm backend name; runtime: an existing Runtime (overrides backend).
+    vocab_only: load the tokenizer alone (tokenize/detokenize work, sessions do not)."""
 
     error_type = LLMError
 
     def __init__(self, path_or_name: str | os.PathLike[str], backend: str = "auto", *, runtime: Any = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, vocab_only: bool = False) -> None:
         from .. import guests
         from ..runtime import Runtime
         from .smollm import place_file
@@ -103,7 +104,7 @@ class LLM(GuestModel):
         weights = place_file(self._memory, offset, self.path, size)
         t2 = time.perf_counter()
         try:
-            self._call("llm_load", offset, size)
+            self._call("llm_load", offset, size, int(vocab_only))
         except LLMError as e:
             raise LLMError(f"{self.path}: {e}", e.code) from None
         t3 = time.perf_counter()
