@@ -148,12 +148,38 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
-def reference_logits(m: TinyModel, ids: list[int]) -> np.ndarray:
-    """Logits [T, vocab] of the whole sequence (no cache), float64."""
+def load_gguf(path: str | Path) -> TinyModel:
+    """A real file's weights, dequantized by the gguf package (float64; the embedding float32)."""
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    r = GGUFReader(str(path))
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+
+    def scalar(key: str, default: Any = None) -> Any:
+        f = r.fields.get(f"{arch}.{key}")
+        return default if f is None else f.parts[f.data[0]].item()
+
+    n_head = int(scalar("attention.head_count"))
+    d_model = int(scalar("embedding_length"))
+    m = TinyModel(arch, n_head, int(scalar("attention.head_count_kv", n_head)),
+                  int(scalar("attention.key_length", d_model // n_head)),
+                  float(scalar("attention.layer_norm_rms_epsilon")), float(scalar("rope.freq_base", 10000.0)),
+                  int(scalar("attention.sliding_window", 0)) if arch == "gemma3" else 0,
+                  n_layer=int(scalar("block_count")))
+    for t in r.tensors:
+        shape = tuple(int(d) for d in reversed(t.shape.tolist()))  # numpy order: rows first
+        w = dequantize(t.data, t.tensor_type).reshape(shape)
+        m.t[t.name] = w.astype(np.float32 if t.name == "token_embd.weight" else np.float64)
+    return m
+
+
+def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False) -> np.ndarray:
+    """Logits [T, vocab] of the whole sequence (no cache), float64 (last_only: [1, vocab])."""
     t = m.t
     T = len(ids)
     gemma = m.arch == "gemma3"
-    x = t["token_embd.weight"][ids]
+    x = t["token_embd.weight"][ids].astype(np.float64)
     if gemma:
         x = x * np.sqrt(x.shape[1])
     pos = np.arange(T, dtype=np.float64)
@@ -189,11 +215,49 @@ def reference_logits(m: TinyModel, ids: list[int]) -> np.ndarray:
         a = (_gelu_tanh(g) if gemma else g / (1.0 + np.exp(-g))) * u
         d = a @ t[p + "ffn_down.weight"].T
         x = x + (_rms(d, t[p + "post_ffw_norm.weight"], m.eps) if gemma else d)
-    return _rms(x, t["output_norm.weight"], m.eps) @ t["token_embd.weight"].T
+    h = _rms(x[-1:] if last_only else x, t["output_norm.weight"], m.eps)
+    out = t.get("output.weight", t["token_embd.weight"])
+    step = 16384  # rows of the output matrix converted to float64 at a time
+    return np.concatenate([h @ out[i:i + step].astype(np.float64).T for i in range(0, out.shape[0], step)], axis=1)
 
 
 def reference_greedy(m: TinyModel, prompt: list[int], n: int) -> list[int]:
     ids = list(prompt)
     for _ in range(n):
-        ids.append(int(np.argmax(reference_logits(m, ids)[-1])))
+        ids.append(int(np.argmax(reference_logits(m, ids, last_only=True)[-1])))
     return ids[len(prompt):]
+
+
+def hf_spm_tokenizer(path: str | Path) -> Any:
+    """An HF ``tokenizers`` BPE equivalent of a GGUF SentencePiece vocabulary (as HF's own
+    Llama/Gemma converters build it): merges extracted from the vocabulary and ordered by
+    the merged piece's score, byte fallback, spaces as U+2581, control tokens as special
+    added tokens and user-defined ones as plain added tokens (both split out first).
+    ``encode_special_tokens = True`` on it stops control tokens from being parsed."""
+    from gguf import GGUFReader
+    from tokenizers import AddedToken, Tokenizer, models, normalizers
+
+    r = GGUFReader(str(path))
+    f = r.fields["tokenizer.ggml.tokens"]
+    tokens = [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+    f = r.fields["tokenizer.ggml.scores"]
+    scores = [float(f.parts[i][0]) for i in f.data]
+    f = r.fields["tokenizer.ggml.token_type"]
+    types = [int(f.parts[i][0]) for i in f.data]
+    vocab = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for piece, i in vocab.items():
+        if types[i] != 1:
+            continue
+        local = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        local.sort(key=lambda lr: (vocab[lr[0]], vocab[lr[1]]))
+        merges.extend((lr, scores[i]) for lr in local)
+    merges.sort(key=lambda m: -m[1])  # stable: ties keep vocabulary order
+    unk = next((t for t, ty in zip(tokens, types) if ty == 2), None)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[m for m, _ in merges], byte_fallback=True, unk_token=unk,
+                               fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types)
+                            if ty in (2, 3) and t])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t, ty in zip(tokens, types) if ty == 4])
+    return tok

@@ -102,7 +102,7 @@ def test_smollm_file_equals_smollm_guest(loaded: tuple[str, LLM]) -> None:
     from zerowasm.models.smollm import SmolLM
 
     smol = SmolLM(model.path, backend="cpu", quiet=True)
-    for question in ("What is the capital of France?", "Give me three tips for learning a new language."):
+    for question in ("Give me three tips for learning a new language.",):
         with smol.session() as a, model.session() as b:
             a.chat(question, max_tokens=0)
             b.chat(question, max_tokens=0)
@@ -114,8 +114,16 @@ def test_smollm_file_equals_smollm_guest(loaded: tuple[str, LLM]) -> None:
     assert model.chat("What is the capital of France?", 40, system="") == "The capital of France is Paris."
 
 
-def test_cli_complete_and_chat(loaded: tuple[str, LLM]) -> None:
+def test_cli_complete_and_chat(loaded: tuple[str, LLM], monkeypatch: pytest.MonkeyPatch) -> None:
+    """zerowasm complete / chat --model FILE (the loaded model stands in for a second load)."""
     name, model = loaded
+    opened: list[str] = []
+
+    def open_model(path: str, backend: str = "auto") -> LLM:
+        opened.append(path)
+        return model
+
+    monkeypatch.setattr(llm, "LLM", open_model)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         rc = llm.main_complete(["--model", str(model.path), "--max-tokens", "6", "--backend", "cpu",
@@ -128,6 +136,7 @@ def test_cli_complete_and_chat(loaded: tuple[str, LLM]) -> None:
         assert rc == 0 and out.getvalue().strip(), err.getvalue()
     else:
         assert rc == 1 and "no chat template" in err.getvalue()
+    assert opened == [str(model.path)] * 2
 
 
 def test_unknown_name() -> None:
