@@ -23,7 +23,7 @@ import numpy as np
 
 REFERENCE = Path(__file__).with_name("llm_reference.json")
 N_GREEDY = 32
-MODEL_NAMES = ("smollm2-135m", "gemma3-270m")
+MODEL_NAMES = ("gemma3-270m", "smollm2-135m")
 
 PROMPTS = [
     "The capital of France is",
@@ -131,8 +131,7 @@ def numpy_model_reference(path: str, prompt_ids: dict[str, list[int]]) -> dict[s
 
 
 def main(argv: list[str]) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-    from zerowasm.models.llm import LLM, resolve_model
+    from zerowasm.models.llm import LLM, resolve_model  # the installed zerowasm (scripts/test.sh's venv)
 
     use_numpy = "--numpy" in argv
     if use_numpy:
