@@ -1,14 +1,14 @@
 """Reference answers for the llm guest on the real GGUF files, committed as
-tests/llm_reference.json so CI needs neither llama-cpp-python (a 5-15 minute sdist build
-on 2 cores) nor minutes of float64 decoding.
+tests/llm_reference.json so the tests need neither llama-cpp-python (a 5-15 minute sdist
+build on 2 cores) nor minutes of building references. Regenerate (project venv):
 
-    python tests/llm_llama_cpp_reference.py            # llama.cpp (pip install llama-cpp-python==0.3.36)
-    python tests/llm_llama_cpp_reference.py --numpy    # the numpy float64 decoder of tests/llm_tiny.py
+    python tests/llm_llama_cpp_reference.py                 # all from llama.cpp (pip install llama-cpp-python)
+    python tests/llm_llama_cpp_reference.py --hf-tokenize   # tokenizer ids from HF tokenizers
+    python tests/llm_llama_cpp_reference.py --numpy         # greedy tokens from the numpy float64 decoder
 
-Per model it records the prompt ids of PROMPTS[:5] (bos added as the file asks) and 32
-greedy tokens after each (argmax of the logits, fed back), and, from llama.cpp only, its
-``tokenize`` of every string in STRINGS (without bos; special tokens parsed and not).
-The file says which source wrote it ("source"); tests/test_llm.py states what it checks.
+Per model: the ids of every string in STRINGS (without bos; special tokens parsed and
+not), and for PROMPTS[:5] the prompt ids (bos as the file asks) and 32 greedy tokens
+(argmax of the logits, fed back). "tokenize_source" / "greedy_source" say who wrote them.
 """
 
 from __future__ import annotations
@@ -130,28 +130,49 @@ def numpy_model_reference(path: str, prompt_ids: dict[str, list[int]]) -> dict[s
     return {"greedy": greedy}
 
 
+def hf_tokenize_reference(name: str, path: str) -> list[list[Any]]:
+    """[text, ids, ids with special tokens parsed] by HF tokenizers built from the file's vocabulary."""
+    from llm_tiny import hf_spm_tokenizer
+    from smollm_reference import hf_tokenizer
+
+    hf = hf_spm_tokenizer(path) if name == "gemma3-270m" else hf_tokenizer(path)
+    out = []
+    for text in strings():
+        row: list[Any] = [text]
+        for special in (False, True):
+            hf.encode_special_tokens = not special  # True: control tokens stay text
+            row.append(hf.encode(text, add_special_tokens=False).ids)
+        out.append(row)
+    return out
+
+
 def main(argv: list[str]) -> int:
+    """No option: everything from llama.cpp. --numpy: greedy tokens from the numpy decoder.
+    --hf-tokenize: tokenizer ids from HF tokenizers. Sections not asked for are kept."""
     from zerowasm.models.llm import LLM, resolve_model  # the installed zerowasm (scripts/test.sh's venv)
 
-    use_numpy = "--numpy" in argv
-    if use_numpy:
-        out: dict[str, Any] = {"source": "numpy float64 decoder (tests/llm_tiny.py) on gguf-dequantized weights; "
-                               "prompt ids from the llm guest's tokenizer", "models": {}}
-    else:
-        import llama_cpp
-
-        out = {"source": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}", "models": {}}
+    out: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8")) if REFERENCE.is_file() else {}
+    out.setdefault("models", {})
     for name in MODEL_NAMES:
-        path = resolve_model(name)
+        path = str(resolve_model(name))
+        entry = out["models"].setdefault(name, {})
         print(f"{name}: {path}", file=sys.stderr)
-        if use_numpy:  # the prompt ids are the guest tokenizer's (checked against references on their own)
+        if "--hf-tokenize" in argv:
+            entry["tokenize"] = hf_tokenize_reference(name, path)
+            entry["tokenize_source"] = "HF tokenizers built from the file's vocabulary (tests/llm_tiny.py, " \
+                                       "tests/smollm_reference.py)"
+        if "--numpy" in argv:  # prompt ids from the guest's tokenizer (checked against the references on their own)
             tok = LLM(path, backend="cpu", vocab_only=True)
             bos = [tok.info["bos"]] if tok.info["add_bos"] else []
             ids = {p: bos + tok.tokenize(p, special=True) for p in PROMPTS}
-            out["models"][name] = numpy_model_reference(str(path), ids)
-        else:
-            out["models"][name] = model_reference(str(path))
-    REFERENCE.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            entry.update(numpy_model_reference(path, ids))
+            entry["greedy_source"] = "numpy float64 decoder (tests/llm_tiny.py) on gguf-dequantized weights"
+        if not argv:
+            import llama_cpp
+
+            entry.update(model_reference(path))
+            entry["tokenize_source"] = entry["greedy_source"] = f"llama.cpp (llama-cpp-python {llama_cpp.__version__})"
+        REFERENCE.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {REFERENCE}", file=sys.stderr)
     return 0
 
