@@ -63,7 +63,8 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "cc": ("toolchain", "main_cc", "build a C guest into a reactor .wasm"),
     "embed": ("models.minilm", "main_embed", "sentence embeddings (MiniLM-L6) and their similarities"),
     "demo": ("models.minilm", "main_demo", "semantic search demo on bundled sentences"),
-    "chat": ("models.smollm", "main_chat", "chat with SmolLM2-135M running in a guest"),
+    "chat": ("models.llm", "main_chat_any", "chat with SmolLM2-135M (or --model FILE.gguf / a name) in a guest"),
+    "complete": ("models.llm", "main_complete", "continue a prompt with a GGUF model (--model FILE.gguf / a name)"),
     "serve": ("serve", "main", "OpenAI-compatible HTTP server (needs zerowasm[serve])"),
 }
 

@@ -22,6 +22,7 @@ from .models.fetch import cache_dir
 class GuestSpec:
     directory: str  # relative to the guest source root
     shared: tuple[str, ...] = ()  # more source directories built in (and on the include path)
+    borrowed: tuple[str, ...] = ()  # single sources of other guests built in (their directory on the include path)
     stack_size: int = 1 << 20
     defines: tuple[str, ...] = ()
     extra_flags: tuple[str, ...] = field(default=())
@@ -33,6 +34,9 @@ GUESTS: dict[str, GuestSpec] = {
     # the model guests share the host protocol of guest/models/common/guest_api.h
     "minilm": GuestSpec("models/minilm", shared=("models/common",)),
     "smollm": GuestSpec("models/smollm", shared=("models/common",)),
+    # any GGUF decoder: SmolLM's GGUF parser, page allocator, sampler and BPE tokenizer, its own model code
+    "llm": GuestSpec("models/llm", shared=("models/common",),
+                     borrowed=tuple(f"models/smollm/{n}.c" for n in ("gguf", "bigmem", "sampler", "tokenizer"))),
 }
 
 
@@ -51,11 +55,13 @@ def _sources(spec: GuestSpec) -> list[Path]:
     root = source_root()
     target = root / spec.directory
     own = sorted(target.glob("*.c")) if target.is_dir() else [target.with_suffix(".c")]
-    return own + [c for d in spec.shared for c in sorted((root / d).glob("*.c"))]
+    return (own + [c for d in spec.shared for c in sorted((root / d).glob("*.c"))]
+            + [root / b for b in spec.borrowed])
 
 
 def _include_dirs(spec: GuestSpec, sources: list[Path]) -> list[Path]:
-    return [sources[0].parent, *(source_root() / d for d in spec.shared)]
+    borrowed_dirs = dict.fromkeys(source_root() / Path(b).parent for b in spec.borrowed)
+    return [sources[0].parent, *(source_root() / d for d in spec.shared), *borrowed_dirs]
 
 
 PREBUILT_DIR = Path(__file__).parent / "prebuilt"  # wheels ship built guests here (scripts/build-wheel.sh)

@@ -145,13 +145,22 @@ static uint64_t tensor_bytes(uint32_t t, uint64_t n, uint64_t ne0, int *bad_bloc
     case GG_T_Q4_0: block = 32; bytes = 18; break;
     case GG_T_Q4_1: block = 32; bytes = 20; break;
     case GG_T_Q8_0: block = 32; bytes = 34; break;
+    case GG_T_Q5_0: block = 32; bytes = 22; break;
+    case GG_T_Q5_1: block = 32; bytes = 24; break;
+    case GG_T_BF16: bytes = 2; break;
+    /* K-quants: super-blocks of 256 values */
+    case GG_T_Q2_K: block = 256; bytes = 84; break;
+    case GG_T_Q3_K: block = 256; bytes = 110; break;
+    case GG_T_Q4_K: block = 256; bytes = 144; break;
+    case GG_T_Q5_K: block = 256; bytes = 176; break;
+    case GG_T_Q6_K: block = 256; bytes = 210; break;
     default: return 0;
   }
   if (ne0 % block) {
     *bad_block = 1;
     return 0;
   }
-  /* n <= 2^63 (checked by the caller), bytes <= 34: n / block * bytes fits */
+  /* n <= 2^56 (checked by the caller) and bytes / block <= 4: n / block * bytes fits */
   return n / block * bytes;
 }
 

@@ -20,7 +20,10 @@ enum gg_vtype {
 
 /* Tensor types we can size (ggml numbering). Others are accepted in the file
  * but flagged unsized: only a model that needs them rejects them. */
-enum gg_ttype { GG_T_F32 = 0, GG_T_F16 = 1, GG_T_Q4_0 = 2, GG_T_Q4_1 = 3, GG_T_Q8_0 = 8 };
+enum gg_ttype {
+  GG_T_F32 = 0, GG_T_F16 = 1, GG_T_Q4_0 = 2, GG_T_Q4_1 = 3, GG_T_Q5_0 = 6, GG_T_Q5_1 = 7, GG_T_Q8_0 = 8,
+  GG_T_Q2_K = 10, GG_T_Q3_K = 11, GG_T_Q4_K = 12, GG_T_Q5_K = 13, GG_T_Q6_K = 14, GG_T_BF16 = 30,
+};
 
 #define GG_MAX_DIMS 4
 

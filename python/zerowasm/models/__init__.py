@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MiniLM", "SmolLM"]
+__all__ = ["LLM", "MiniLM", "SmolLM"]
 
 
 def __getattr__(name: str) -> Any:
@@ -12,6 +12,10 @@ def __getattr__(name: str) -> Any:
         from .minilm import MiniLM
 
         return MiniLM
+    if name == "LLM":
+        from .llm import LLM
+
+        return LLM
     if name == "SmolLM":
         from .smollm import SmolLM
 
