@@ -132,7 +132,8 @@ class LLM(GuestModel):
             count = self._call("llm_tokenize", ptr, n, int(special))
             if count == 0:
                 return []
-            return self._memory.view(self._call_ptr("llm_result"), (count,), np.int32).tolist()
+            ids: list[int] = self._memory.view(self._call_ptr("llm_result"), (count,), np.int32).tolist()
+            return ids
         finally:
             self._free(ptr)
 
@@ -284,7 +285,8 @@ class Session:
     def logits(self) -> np.ndarray:
         """Logits after the last evaluated token (a copy)."""
         m = self.model
-        return m._memory.view(m._call_ptr("llm_logits"), (m.info["n_vocab"],), np.float32).copy()
+        logits: np.ndarray = m._memory.view(m._call_ptr("llm_logits"), (m.info["n_vocab"],), np.float32).copy()
+        return logits
 
     def generate(self, max_tokens: int, *, temperature: float = 0.0, top_p: float = 1.0,
                  stop: Collection[int] | None = None) -> Iterator[int]:
