@@ -209,8 +209,9 @@ async def chat_completion(state: ServerState, model: ServedModel, version: Versi
     except asyncio.CancelledError:
         cancel.set()
         raise
-    if first is _END and job.exception() is not None:
-        raise guest_failure(job.exception())[0]
+    failure = job.exception() if first is _END else None
+    if failure is not None:
+        raise guest_failure(failure)[0]
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .app import ServeSettings
+    from .settings import ServeSettings
 
 REPLICA_HEADER = "X-Zerowasm-Replica"
 PID_HEADER = "X-Zerowasm-Pid"
@@ -145,7 +145,8 @@ def deployment(settings: ServeSettings, *, num_replicas: int = 1, num_cpus: floa
     class ZerowasmServer:
         """One replica of ``zerowasm serve``."""
 
-    return ZerowasmServer.bind()
+    # mypy keeps a decorated class its own type; serve.deployment made it a Deployment, which has bind().
+    return ZerowasmServer.bind()  # type: ignore[attr-defined]
 
 
 def run(settings: ServeSettings, *, num_replicas: int = 1, num_cpus: float = 1.0,
