@@ -558,7 +558,7 @@ void VulkanExecutor::run(const MatmulArgs& a) {
     dispatch(k, "zw.matmul", ceil_div(u64(a.n), kGemvThreads), p);
   } else {
     Kernel k = pick(a.b_type, kGemm);
-    dispatch(k, "zw.matmul", ceil_div(u64(a.m), kGemmTile) * ceil_div(u64(a.n), kGemmTile), p);
+    dispatch(k, "zw.matmul", ceil_div(u64(a.m), kGemmTileRows) * ceil_div(u64(a.n), kGemmTileCols), p);
   }
 }
 

@@ -69,6 +69,7 @@ constexpr uint32_t kGroupThreads = 256;      // elementwise, rope, norm, softmax
 constexpr uint32_t kAttentionMaxHeadDim = 1024;  // shared-memory q and accumulator
 constexpr uint32_t kGemvMaxM = 8;            // gemv.comp handles m <= this
 constexpr uint32_t kGemvThreads = 64;        // gemv.comp: one output column per invocation
-constexpr uint32_t kGemmTile = 16;           // gemm.comp: 16 x 16 outputs per group
+constexpr uint32_t kGemmTileRows = 32;       // gemm.comp: 32 x 64 outputs per group
+constexpr uint32_t kGemmTileCols = 64;
 
 }  // namespace zw::vk

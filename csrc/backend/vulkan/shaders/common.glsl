@@ -17,6 +17,7 @@
 
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer F32 { float v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer I32 { int v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer F32x4 { vec4 v; };  // 4 floats, 4-byte aligned
 layout(buffer_reference, std430, buffer_reference_align = 2) buffer U16 { uint16_t v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 1) buffer U8 { uint8_t v[]; };
 
@@ -176,6 +177,35 @@ float zw_load_weight(uint64_t row, uint e, uint dtype) {
   uint byte_ = uint(U8(blk).v[4u + (j & 15u)]);
   uint q = j < 16u ? (byte_ & 15u) : (byte_ >> 4);
   return d * float(q) + m;
+}
+
+// Weights e .. e + 3 of a row (e % 4 == 0), each exactly zw_load_weight(row, e + i):
+// the quantized blocks' scales are read once and their quants with two 16-bit
+// loads (blocks are 2-byte aligned; 32-value blocks never split a quad). On
+// lavapipe every load is a per-lane loop, so fewer, wider loads are what count.
+vec4 zw_load_weight4(uint64_t row, uint e, uint dtype) {
+  if (dtype == ZW_DTYPE_F32) return F32x4(row + uint64_t(e) * 4ul).v;
+  uint j = e % ZW_QBLOCK;
+  if (dtype == ZW_DTYPE_Q8_0) {
+    uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * ZW_Q8_0_BYTES;
+    float d = zw_f16_at(blk);
+    U16 q = U16(blk + 2u + j);
+    uint lo = uint(q.v[0]), hi = uint(q.v[1]);
+    ivec4 v = ivec4(int(lo << 24) >> 24, int(lo << 16) >> 24, int(hi << 24) >> 24, int(hi << 16) >> 24);
+    return vec4(d * float(v.x), d * float(v.y), d * float(v.z), d * float(v.w));
+  }
+  if (dtype == ZW_DTYPE_Q4_1) {
+    uint64_t blk = row + uint64_t(e / ZW_QBLOCK) * ZW_Q4_1_BYTES;
+    float d = zw_f16_at(blk);
+    float m = zw_f16_at(blk + 2ul);
+    U16 q = U16(blk + 4u + (j & 15u));
+    uint bytes = uint(q.v[0]) | (uint(q.v[1]) << 16);
+    uint shift = j < 16u ? 0u : 4u;
+    uvec4 v = (uvec4(bytes, bytes >> 8, bytes >> 16, bytes >> 24) >> shift) & 15u;
+    return vec4(d * float(v.x) + m, d * float(v.y) + m, d * float(v.z) + m, d * float(v.w) + m);
+  }
+  return vec4(zw_load_weight(row, e, dtype), zw_load_weight(row, e + 1u, dtype), zw_load_weight(row, e + 2u, dtype),
+              zw_load_weight(row, e + 3u, dtype));
 }
 
 // Byte address of element i of an f32 array at `base`.
