@@ -121,7 +121,7 @@ class LLM(GuestModel):
     vocab_only: load the tokenizer alone (tokenize/detokenize work, sessions do not).
     guest: another build of the guest (a path or Wasm bytes; default: the bundled one)."""
 
-    error_type: type[GuestError] = LLMError
+    error_type = LLMError
 
     def __init__(self, path_or_name: str | os.PathLike[str], backend: str = "auto", *, runtime: Any = None,
                  quiet: bool = False, vocab_only: bool = False,
