@@ -213,8 +213,8 @@ class LLM(GuestModel):
              top_p: float = 1.0, seed: int = 0) -> str:
         """One user turn in a fresh session (the file's chat template; LLMError if it has none)."""
         if not self.has_chat_template:
-            raise LLMError(f"{self.path.name}: this model has no chat template (tokenizer.chat_template): "
-                           "it is a base model, use complete()")
+            raise self.error_type(f"{self.path.name}: this model has no chat template (tokenizer.chat_template): "
+                                  "it is a base model, use complete()")
         with self.session(system, seed=seed) as s:
             return str(s.chat(text, max_tokens, temperature=temperature, top_p=top_p))
 
