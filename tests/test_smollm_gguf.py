@@ -4,7 +4,8 @@ no read outside the file.
 Each variant is placed so that its last byte is the last byte of the guest's
 linear memory: a read past the end of the file is then a read past the end of
 memory, which traps (and fails the test) instead of silently reading other
-guest data. The instance must stay usable after every rejection.
+guest data. The instance must stay usable after every rejection. The guest is the
+generic decoder (guest/models/llm/), which SmolLM is.
 """
 
 from __future__ import annotations
@@ -110,15 +111,15 @@ class Loader:
 
     def __init__(self, valid: bytes) -> None:
         rt = zerowasm.Runtime("cpu")
-        self.inst = rt.load(guests.guest_path("smollm", quiet=True)).instantiate(max_memory=MEMORY)
+        self.inst = rt.load(guests.guest_path("llm", quiet=True)).instantiate(max_memory=MEMORY)
         self.ex = self.inst.exports
         # Warm up: one valid load, then blocks of every size class allocated and freed, so
         # the guest's allocator (size classes, no splitting) holds spare blocks for what a
         # load may ask; then the host takes every remaining page, so no load can grow
         # memory past the file's end.
-        off = self.ex.smollm_big_alloc(len(valid))
+        off = self.ex.llm_big_alloc(len(valid))
         self.inst.memory.view(off, (len(valid),), np.uint8)[:] = np.frombuffer(valid, np.uint8)
-        assert self.ex.smollm_load(off, len(valid)) == 0, self.error()
+        assert self.ex.llm_load(off, len(valid), 0) == 0, self.error()
         blocks = [self.ex.alloc(1 << k) for k in range(4, 24) for _ in range(4)]
         assert all(b > 0 for b in blocks)
         for b in blocks:
@@ -141,7 +142,7 @@ class Loader:
         assert 0 < len(data) <= MAX_FILE
         off = self.end - len(data)
         self.inst.memory.view(off, (len(data),), np.uint8)[:] = np.frombuffer(data, np.uint8)
-        rc = self.ex.smollm_load(off, len(data))
+        rc = self.ex.llm_load(off, len(data), 0)
         assert self.inst.memory.size == self.end
         return rc, self.error() if rc < 0 else ""
 
@@ -150,7 +151,7 @@ class Loader:
         pad = (-len(data)) % 64
         off = self.end - len(data) - pad
         self.inst.memory.view(off, (len(data),), np.uint8)[:] = np.frombuffer(data, np.uint8)
-        rc = self.ex.smollm_load(off, len(data))
+        rc = self.ex.llm_load(off, len(data), 0)
         return rc, self.error() if rc < 0 else ""
 
 
@@ -233,10 +234,24 @@ def test_tensor_offsets_and_dims(loader: Loader, tiny: tuple[Path, bytes, Layout
     # a shape that still fits the file but not the model
     q = lay.tensor_names.index("blk.0.attn_q.weight")
     expect_error(loader, put(data, lay.tensor_dims_at[q] + 8, "<Q", 32), "blk.0.attn_q.weight")
-    # a quantized type the model cannot use (Q4_0 has the same size as nothing here: bounds fail
-    # or the type is refused; either way a message)
-    expect_error(loader, put(data, lay.tensor_type_at[q], "<I", 2))
-    expect_error(loader, put(data, lay.tensor_type_at[q], "<I", 77), "attn_q")
+    expect_error(loader, put(data, lay.tensor_type_at[q], "<I", 77), "attn_q", "type 77")
+
+
+def test_unsupported_types_and_architectures_are_named(loader: Loader, tiny: tuple[Path, bytes, Layout]) -> None:
+    data, lay = tiny[1], tiny[2]
+    q = lay.tensor_names.index("blk.0.attn_q.weight")
+    # Types the kernels cannot read: sized ones that still fit the file (Q5_1 blocks are 24 bytes to
+    # Q4_1's 20) and unsized ones (IQ2_XXS) are refused by name, with the tensor's name.
+    for ggml_type, name in ((7, "Q5_1"), (16, "IQ2_XXS"), (30, "BF16")):
+        expect_error(loader, put(data, lay.tensor_type_at[q], "<I", ggml_type), "blk.0.attn_q.weight", name)
+    # Q4_0 (18-byte blocks) is a type the generic decoder reads: the retyped file loads.
+    rc, msg = loader.load_aligned(put(data, lay.tensor_type_at[q], "<I", 2))
+    assert rc == 0, msg
+    # another architecture (same length as "llama", so the rest of the file is unchanged)
+    arch_at = lay.kv_type_at[lay.kv_keys.index("general.architecture")] + 4
+    assert data[arch_at + 8 : arch_at + 13] == b"llama"
+    renamed = data[: arch_at + 8] + b"mamba" + data[arch_at + 13 :]
+    expect_error(loader, renamed, "architecture", "mamba", "not supported")
 
 
 def test_bad_value_types_and_alignment(loader: Loader, tiny: tuple[Path, bytes, Layout]) -> None:

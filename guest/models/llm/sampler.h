@@ -1,7 +1,7 @@
 /* Token sampling in the guest: greedy, or temperature + top-p (nucleus) with
  * a seeded generator whose state lives in the session (so snapshots replay). */
-#ifndef SMOLLM_SAMPLER_H
-#define SMOLLM_SAMPLER_H
+#ifndef LLM_SAMPLER_H
+#define LLM_SAMPLER_H
 
 #include <stdint.h>
 
