@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,22 @@ def committed_reference(name: str, path: Path) -> dict[str, Any]:
     if [row[0] for row in entry["tokenize"]] != strings() or [run["prompt"] for run in entry["greedy"]] != PROMPTS:
         pytest.fail(f"{REFERENCE.name} is stale: its strings or prompts are not the generator's: {regenerate}")
     return dict(entry)
+
+
+def test_stale_reference_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A committed reference made from another file, or with other strings, fails the tests using it."""
+    name = "smollm2-135m"
+    path = model_path(name)
+    good = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    stale = tmp_path / "reference.json"
+    monkeypatch.setattr(sys.modules[__name__], "REFERENCE", stale)
+    for field, value in (("sha256", "0" * 64), ("tokenize", good["models"][name]["tokenize"][1:])):
+        entry = dict(good["models"][name], **{field: value})
+        stale.write_text(json.dumps({"models": {name: entry}}), encoding="utf-8")
+        with pytest.raises(pytest.fail.Exception, match="stale"):
+            committed_reference(name, path)
+    stale.write_text(json.dumps(good), encoding="utf-8")
+    assert committed_reference(name, path)["sha256"] == good["models"][name]["sha256"]
 
 
 @pytest.mark.parametrize("name", MODELS)
