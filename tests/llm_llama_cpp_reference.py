@@ -1,19 +1,27 @@
-"""Reference answers for the llm guest on the real GGUF files, committed as
-tests/llm_reference.json so the tests need neither llama-cpp-python (a 5-15 minute sdist
-build on 2 cores) nor minutes of building references. Regenerate (project venv):
+"""llama.cpp's answers for the llm guest's tests (tests/test_llm.py), live or committed.
 
-    python tests/llm_llama_cpp_reference.py                 # all from llama.cpp (pip install llama-cpp-python)
-    python tests/llm_llama_cpp_reference.py --hf-tokenize   # tokenizer ids from HF tokenizers
-    python tests/llm_llama_cpp_reference.py --numpy         # greedy tokens from the numpy float64 decoder
+Where ``llama_cpp`` (llama-cpp-python) is importable the tests ask it directly, and the
+SmolLM2 re-quantizations (Q4_K_M, Q6_K; llama.cpp's quantize API, ``allow_requantize``)
+are built once into the model cache, keyed by the source file's sha256 and the
+llama-cpp-python version. CI cannot afford the 10+ minute sdist build, so for the files
+fetched from PyPI the answers are also committed in tests/llm_reference.json, written by
+this script (pip install 'llama-cpp-python==0.3.36'; then, in the project venv):
 
-Per model: the ids of every string in STRINGS (without bos; special tokens parsed and
-not), and for PROMPTS[:5] the prompt ids (bos as the file asks) and 32 greedy tokens
-(argmax of the logits, fed back). "tokenize_source" / "greedy_source" say who wrote them.
+    python tests/llm_llama_cpp_reference.py
+
+For every model the file records its sha256, the ids of every string in strings()
+(without bos; special tokens parsed and not: the settings of ``LLM.tokenize``), and for
+every prompt in PROMPTS the prompt ids (bos as the vocabulary asks, special tokens
+parsed: the settings of ``Session.prompt``) and N_GREEDY greedy tokens (argmax of the
+logits, fed back) with llama.cpp's TOP_K best logits at each step. A reference whose sha256,
+strings or prompts differ from this file's is stale: the tests fail on it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -23,7 +31,11 @@ import numpy as np
 
 REFERENCE = Path(__file__).with_name("llm_reference.json")
 N_GREEDY = 32
-MODEL_NAMES = ("gemma3-270m", "smollm2-135m")
+TOP_K = 5  # llama.cpp's best logits recorded at each greedy step (for the near-tie rule)
+N_THREADS = 2  # llama.cpp's results are recorded (and compared live) with this many threads
+PYPI_MODELS = ("smollm2-135m", "gemma3-270m")
+# name -> (source model, llama.cpp ftype name): fixtures built with llama.cpp's quantize API
+REQUANTIZED = {"smollm2-135m-q4_k_m": ("smollm2-135m", "Q4_K_M"), "smollm2-135m-q6_k": ("smollm2-135m", "Q6_K")}
 
 PROMPTS = [
     "The capital of France is",
@@ -62,6 +74,10 @@ HAND_WRITTEN = [
     "    def f(x):\n        return x  # four and eight spaces\n",
     "1234567890 12345678901234567890 3.141592653589793",
     "▁already▁escaped▁text and ▁ alone",
+    # bytes SmolLM2's vocabulary has no token for (0x04 0x06 0x13 0x14 0x16 0x1d, UTF-8 lead bytes
+    # 0xc0 0xc1 0xf1 0xf2 0xf5..0xff): llama.cpp drops them after merging, so its neighbours stay apart
+    "   \x14\U0001f97f", "'T   \x14\U0001f97f", "\u2252 \x1d\u226f'll", "a\x04b \x06c\x13\x16d",
+    "\u20ac\U00050000\U00090000 \U00050000x", "...\x1d... \x1d\x1d...",
 ]
 
 # Pieces random strings are made of: words, scripts, whitespace runs, digits, symbols, tokens.
@@ -72,6 +88,7 @@ PIECES = [
     "é", "ü", "ñ", "ß", "Ö", "日本", "語", "中文", "한국", "Привет", "мир", "مرحبا", "שלום", "हिन्दी", "ไทย",
     "😀", "👍🏽", "🇫🇷", "∑", "∞", "½", "①", "\u200b", "\u00a0", "\u3000", "▁", "<|im_end|>", "<end_of_turn>",
     "<start_of_turn>", "<eos>", "<bos>", "<|endoftext|>", "'s", "'ll", "n't", "http://", ".com",
+    "\x14", "\x1d", "\U00050000", "\U0001f97f",
 ]
 
 
@@ -79,100 +96,129 @@ def strings() -> list[str]:
     """HAND_WRITTEN plus seeded random compositions of PIECES: >= 200 varied strings."""
     rng = random.Random(16)
     out = list(HAND_WRITTEN)
-    while len(out) < 220:
+    while len(out) < 240:
         out.append("".join(rng.choice(PIECES) for _ in range(rng.randint(1, 24))))
     return out
 
 
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_llama_cpp(path: str | os.PathLike[str], vocab_only: bool = False) -> Any:
+    import llama_cpp
+
+    return llama_cpp.Llama(model_path=str(path), n_ctx=512, n_batch=512, n_threads=N_THREADS,
+                           n_threads_batch=N_THREADS, vocab_only=vocab_only, verbose=False)
+
+
 def llama_cpp_tokenize(llm: Any, text: str, special: bool) -> list[int]:
+    """As LLM.tokenize(text, special=special): no bos."""
     return [int(t) for t in llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)]
 
 
-def llama_cpp_greedy(llm: Any, prompt_ids: list[int], n: int) -> list[int]:
-    """n greedy tokens: argmax of llama.cpp's last-token logits, fed back one at a time."""
+def llama_cpp_prompt_ids(llm: Any, prompt: str) -> list[int]:
+    """As Session.prompt(prompt) on a new session: bos when the vocabulary adds one, special tokens parsed."""
+    return [int(t) for t in llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)]
+
+
+def llama_cpp_greedy(llm: Any, prompt_ids: list[int], n: int) -> tuple[list[int], list[list[list[Any]]]]:
+    """n greedy tokens (argmax of the last-token logits, fed back one at a time), and at each
+    step llama.cpp's TOP_K best [id, logit], best first."""
     llm.reset()
     llm.eval(prompt_ids)
-    out = []
+    tokens: list[int] = []
+    top: list[list[list[Any]]] = []
     for _ in range(n):
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        tok = int(np.argmax(logits))
-        out.append(tok)
-        llm.eval([tok])
-    return out
+        best = int(np.argmax(logits))  # the lowest id among equal maxima, as the guest's sampler
+        order = np.argsort(-logits, kind="stable")[:TOP_K]
+        tokens.append(best)
+        top.append([[int(i), float(logits[i])] for i in order])
+        llm.eval([best])
+    return tokens, top
 
 
-def open_llama_cpp(path: str, vocab_only: bool = False) -> Any:
-    import llama_cpp
-
-    return llama_cpp.Llama(model_path=path, n_ctx=512, n_batch=512, n_threads=2, n_threads_batch=2,
-                           vocab_only=vocab_only, verbose=False)
-
-
-def model_reference(path: str) -> dict[str, Any]:
+def model_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything the tests compare for one file, from llama.cpp."""
+    out: dict[str, Any] = {"file": Path(path).name, "sha256": sha256_of(path)}
+    vocab = open_llama_cpp(path, vocab_only=True)
+    out["tokenize"] = [[s, llama_cpp_tokenize(vocab, s, False), llama_cpp_tokenize(vocab, s, True)] for s in strings()]
+    vocab.close()
     llm = open_llama_cpp(path)
-    tokenize = [[s, llama_cpp_tokenize(llm, s, False), llama_cpp_tokenize(llm, s, True)] for s in strings()]
     greedy = []
-    for prompt in PROMPTS[:5]:
-        ids = [int(t) for t in llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)]
-        greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": llama_cpp_greedy(llm, ids, N_GREEDY)})
-    return {"tokenize": tokenize, "greedy": greedy}
-
-
-def numpy_model_reference(path: str, prompt_ids: dict[str, list[int]]) -> dict[str, Any]:
-    from llm_tiny import load_gguf, reference_greedy
-
-    m = load_gguf(path)
-    greedy = []
-    for prompt in PROMPTS[:5]:
-        ids = prompt_ids[prompt]
-        greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": reference_greedy(m, ids, N_GREEDY)})
-        print(f"  {prompt!r}: {greedy[-1]['tokens']}", file=sys.stderr, flush=True)
-    return {"greedy": greedy}
-
-
-def hf_tokenize_reference(name: str, path: str) -> list[list[Any]]:
-    """[text, ids, ids with special tokens parsed] by HF tokenizers built from the file's vocabulary."""
-    from llm_tiny import hf_spm_tokenizer
-    from smollm_reference import hf_tokenizer
-
-    hf = hf_spm_tokenizer(path) if name == "gemma3-270m" else hf_tokenizer(path)
-    out = []
-    for text in strings():
-        row: list[Any] = [text]
-        for special in (False, True):
-            hf.encode_special_tokens = not special  # True: control tokens stay text
-            row.append(hf.encode(text, add_special_tokens=False).ids)
-        out.append(row)
+    for prompt in PROMPTS:
+        ids = llama_cpp_prompt_ids(llm, prompt)
+        tokens, top = llama_cpp_greedy(llm, ids, N_GREEDY)
+        greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": tokens, "top": top})
+    llm.close()
+    out["greedy"] = greedy
     return out
+
+
+def requantized(source: Path, ftype: str, *, quiet: bool = True) -> Path:
+    """source re-quantized by llama.cpp (llama_model_quantize, allow_requantize) to ftype
+    ("Q4_K_M", "Q6_K"), built once into the model cache: the name holds the source's
+    sha256 and the llama-cpp-python version, so a new source or llama.cpp builds anew."""
+    import llama_cpp
+    from zerowasm.models.fetch import cache_dir
+
+    key = f"{sha256_of(source)[:16]}-llama-cpp-python-{llama_cpp.__version__}"
+    target = cache_dir() / "llm-requantized" / key / f"{source.stem}.{ftype}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype}")
+    params.allow_requantize = True
+    params.nthread = N_THREADS
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    if not quiet:
+        print(f"re-quantizing {source.name} to {ftype} with llama.cpp ...", file=sys.stderr)
+    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+    if rc != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"llama_model_quantize({source.name} -> {ftype}) failed with {rc}")
+    partial.replace(target)  # atomic: a concurrent builder or an interrupted one leaves no half file
+    return target
+
+
+def dump(reference: dict[str, Any]) -> str:
+    """JSON with one line per tokenized string and per greedy run (diffable, not 40k lines)."""
+    head = {k: v for k, v in reference.items() if k != "models"}
+    models = []
+    for name, entry in reference["models"].items():
+        fields = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in entry.items() if k not in ("tokenize", "greedy")]
+        for k in ("tokenize", "greedy"):
+            rows = ",\n".join(json.dumps(row, ensure_ascii=False) for row in entry.get(k, []))
+            fields.append(f"{json.dumps(k)}: [\n{rows}\n]")
+        models.append(f"{json.dumps(name)}: {{\n" + ",\n".join(fields) + "\n}")
+    text = json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "models": {\n' + ",\n".join(models) + "\n}\n}\n"
+    assert json.loads(text) == reference
+    return text
 
 
 def main(argv: list[str]) -> int:
-    """No option: everything from llama.cpp. --numpy: greedy tokens from the numpy decoder.
-    --hf-tokenize: tokenizer ids from HF tokenizers. Sections not asked for are kept."""
-    from zerowasm.models.llm import LLM, resolve_model  # the installed zerowasm (scripts/test.sh's venv)
+    """Write REFERENCE for PYPI_MODELS from the llama.cpp this venv has."""
+    import llama_cpp
+    from zerowasm.models.llm import resolve_model
 
-    out: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8")) if REFERENCE.is_file() else {}
-    out.setdefault("models", {})
-    for name in MODEL_NAMES:
-        path = str(resolve_model(name))
-        entry = out["models"].setdefault(name, {})
-        print(f"{name}: {path}", file=sys.stderr)
-        if "--hf-tokenize" in argv:
-            entry["tokenize"] = hf_tokenize_reference(name, path)
-            entry["tokenize_source"] = "HF tokenizers built from the file's vocabulary (tests/llm_tiny.py, " \
-                                       "tests/smollm_reference.py)"
-        if "--numpy" in argv:  # prompt ids from the guest's tokenizer (checked against the references on their own)
-            tok = LLM(path, backend="cpu", vocab_only=True)
-            bos = [tok.info["bos"]] if tok.info["add_bos"] else []
-            ids = {p: bos + tok.tokenize(p, special=True) for p in PROMPTS}
-            entry.update(numpy_model_reference(path, ids))
-            entry["greedy_source"] = "numpy float64 decoder (tests/llm_tiny.py) on gguf-dequantized weights"
-        if not argv:
-            import llama_cpp
-
-            entry.update(model_reference(path))
-            entry["tokenize_source"] = entry["greedy_source"] = f"llama.cpp (llama-cpp-python {llama_cpp.__version__})"
-        REFERENCE.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    out: dict[str, Any] = {
+        "generator": "tests/llm_llama_cpp_reference.py",
+        "source": f"llama.cpp (llama-cpp-python {llama_cpp.__version__}, CPU, {N_THREADS} threads)",
+        "llama_cpp_python": llama_cpp.__version__,
+        "n_greedy": N_GREEDY,
+        "models": {},
+    }
+    for name in PYPI_MODELS:
+        path = resolve_model(name)
+        print(f"{name}: {path}", file=sys.stderr, flush=True)
+        out["models"][name] = model_reference(path)
+    REFERENCE.write_text(dump(out), encoding="utf-8")
     print(f"wrote {REFERENCE}", file=sys.stderr)
     return 0
 

@@ -2,7 +2,8 @@
  *
  * Encoding = special-token split -> pre-tokenize into pieces -> map each byte
  * of a piece to its single-byte token -> apply merges, lowest rank first
- * (leftmost on ties), exactly as HF tokenizers' BPE does. */
+ * (leftmost on ties), exactly as llama.cpp's BPE does (HF tokenizers' too,
+ * but for bytes without a token: see bpe_piece). */
 #include "tokenizer.h"
 
 #include <stdio.h>
@@ -415,10 +416,12 @@ static merge_cand heap_pop(bpe_work *w) {
   return top;
 }
 
+#define NO_TOKEN (-2) /* a byte of the piece that has no token (-1 marks merged-away symbols) */
+
 static void try_pair(const tokenizer *t, bpe_work *w, int32_t pos) {
   if (pos < 0) return;
   int32_t nx = w->next[pos];
-  if (nx < 0) return;
+  if (nx < 0 || w->id[pos] == NO_TOKEN || w->id[nx] == NO_TOKEN) return;
   int32_t result;
   int32_t rank = merge_lookup(t, w->id[pos], w->id[nx], &result);
   if (rank >= 0) heap_push(w, (merge_cand){rank, pos, w->id[pos], w->id[nx], result});
@@ -436,10 +439,12 @@ static int bpe_piece(const tokenizer *t, const uint8_t *s, size_t n, tok_vec *ou
     w->next = w->id + cap;
     w->prev = w->id + 2 * cap;
   }
-  /* a byte without a token is dropped, as HF's BPE does without an unk token */
+  /* A byte without a token stays a symbol (NO_TOKEN) that merges with nothing
+   * and is dropped at the end, as llama.cpp does: its neighbours do not merge
+   * across it. (HF tokenizers drops it first, so they can; llama.cpp is the
+   * reference.) */
   int32_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (t->byte_token[s[i]] >= 0) w->id[m++] = t->byte_token[s[i]];
+  for (size_t i = 0; i < n; i++) w->id[m++] = t->byte_token[s[i]] >= 0 ? t->byte_token[s[i]] : NO_TOKEN;
   for (int32_t i = 0; i < m; i++) {
     w->next[i] = i + 1 < m ? i + 1 : -1;
     w->prev[i] = i - 1;
@@ -458,7 +463,7 @@ static int bpe_piece(const tokenizer *t, const uint8_t *s, size_t n, tok_vec *ou
     try_pair(t, w, c.pos);
   }
   for (int32_t i = m ? 0 : -1; i >= 0; i = w->next[i])
-    if (tok_vec_push(out, w->id[i])) return -1;
+    if (w->id[i] != NO_TOKEN && tok_vec_push(out, w->id[i])) return -1;
   return 0;
 }
 
