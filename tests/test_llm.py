@@ -233,26 +233,6 @@ def test_gemma_is_a_base_model(loaded: tuple[str, LLM]) -> None:
     assert model.complete("The capital of France is", max_tokens=8).startswith(" the capital of")
 
 
-def test_smollm_file_equals_smollm_guest(loaded: tuple[str, LLM]) -> None:
-    """The generic guest on SmolLM2 gives the bundled SmolLM guest's chat answers and logits."""
-    name, model = loaded
-    if name != "smollm2-135m":
-        pytest.skip("SmolLM2 only")
-    from zerowasm.models.smollm import SmolLM
-
-    smol = SmolLM(model.path, backend="cpu", quiet=True)
-    for question in ("Give me three tips for learning a new language.",):
-        with smol.session() as a, model.session() as b:
-            a.chat(question, max_tokens=0)
-            b.chat(question, max_tokens=0)
-            assert a.tokens == b.tokens
-            a.eval()
-            b.eval()
-            np.testing.assert_allclose(b.logits(), a.logits(), rtol=0, atol=1e-4)
-            assert list(b.generate(32, stop=())) == list(a.generate(32, stop=()))
-    assert model.chat("What is the capital of France?", 40, system="") == "The capital of France is Paris."
-
-
 def test_cli_complete_and_chat(loaded: tuple[str, LLM], monkeypatch: pytest.MonkeyPatch) -> None:
     """zerowasm complete / chat --model FILE (the loaded model stands in for a second load)."""
     name, model = loaded
