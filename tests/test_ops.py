@@ -211,6 +211,9 @@ ATTENTION_HEAD_DIM_LIMITS = {"vulkan": 1024}
      # more keys than one key block (online softmax across blocks), in both CPU paths
      heavy(20, 1100, 2, 1, 32, True), heavy(2, 1300, 2, 2, 64, False), heavy(24, 700, 2, 2, 1, True),
      (1, 1500, 3, 1, 16, False), heavy(4, 2100, 2, 2, 64, True),
+     # the CPU per-row path: GQA heads together, keys split in ranges merged after (causal,
+     # rows at different lengths); rows that see no key
+     (2, 1200, 6, 2, 32, True), (6, 2, 2, 2, 8, True),
      # head_dim beyond one thread per element (CUDA, Metal), prefill-sized
      (3, 5, 2, 1, 100, True), (2, 40, 1, 1, 3000, False), heavy(128, 128, 12, 12, 32, False)],
 )
