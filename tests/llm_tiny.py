@@ -32,8 +32,12 @@ class TinyModel:
 
 def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64, n_layer: int = 2, n_head: int = 4,
                n_kv_head: int = 2, head_dim: int | None = None, d_ff: int = 128, window: int = 8,
-               qtype: Any = None, extra_kv: dict[str, Any] | None = None) -> TinyModel:
-    """Write a random-weight GGUF of arch; returns the float64 weights the reference uses."""
+               qtype: Any = None, extra_kv: dict[str, Any] | None = None, pre: str = "smollm",
+               merges_of: list[tuple[str, str]] | None = None, extra_tokens: list[str] | None = None) -> TinyModel:
+    """Write a random-weight GGUF of arch; returns the float64 weights the reference uses.
+
+    pre: tokenizer.ggml.pre; merges_of: the BPE merges (byte-level strings), TINY_MERGES by default;
+    extra_tokens: more tokens (byte-level strings) that no merge makes."""
     from gguf import GGML_QUANT_SIZES, GGUFWriter, TokenType
     from gguf import GGMLQuantizationType as Q
     from gguf.quants import dequantize, quantize
@@ -43,10 +47,11 @@ def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64,
     hd = head_dim or d_model // n_head
     tokens = list(TINY_SPECIALS) + byte_chars()
     merges = []
-    for a, b in TINY_MERGES:
+    for a, b in merges_of or TINY_MERGES:
         if a + b not in tokens:
             tokens.append(a + b)
         merges.append(f"{a} {b}")
+    tokens += [t for t in extra_tokens or [] if t not in tokens]
     vocab = len(tokens)
     w = GGUFWriter(str(path), arch)
     w.add_block_count(n_layer)
@@ -64,7 +69,7 @@ def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64,
     if arch == "gemma3":
         w.add_sliding_window(window)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("smollm")
+    w.add_tokenizer_pre(pre)
     w.add_token_list(tokens)
     w.add_token_types([TokenType.CONTROL] * len(TINY_SPECIALS) + [TokenType.NORMAL] * (vocab - len(TINY_SPECIALS)))
     w.add_token_merges(merges)

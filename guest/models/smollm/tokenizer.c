@@ -273,9 +273,16 @@ int tok_build(tokenizer *t, const gg_file *f, char *err, size_t errlen) {
     return gg_fail(err, errlen, "tokenizer: model '%s' is not supported (byte-level BPE 'gpt2' only)",
                 gg_printable(model, shown, sizeof shown));
   if (gg_get_str(f, "tokenizer.ggml.pre", &pre, err, errlen)) return -1;
-  if (!gg_str_eq(pre, "smollm"))
-    return gg_fail(err, errlen, "tokenizer: pre-tokenizer '%s' is not supported ('smollm' only)",
-                gg_printable(pre, shown, sizeof shown));
+  if (gg_str_eq(pre, "smollm"))
+    t->pre = TOK_PRE_SMOLLM;
+  else if (gg_str_eq(pre, "llama-bpe") || gg_str_eq(pre, "llama3") || gg_str_eq(pre, "llama-v3"))
+    t->pre = TOK_PRE_LLAMA3;
+  else if (gg_str_eq(pre, "qwen2"))
+    t->pre = TOK_PRE_QWEN2;
+  else
+    return gg_fail(err, errlen,
+                   "tokenizer: pre-tokenizer '%s' is not supported ('smollm', 'llama-bpe', 'llama3', 'qwen2')",
+                   gg_printable(pre, shown, sizeof shown));
   if (build_vocab(t, f, err, errlen) || build_decoder(t, err, errlen) || build_merges(t, f, err, errlen) ||
       build_specials(t, f, err, errlen)) {
     tok_free(t);
@@ -369,6 +376,70 @@ static size_t regex_match(const cps *c, size_t i, size_t e) {
     return i + 1;                  /* `\s+` */
   }
   return i + 1; /* not reached: every class is handled above */
+}
+
+static int is_newline(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+
+static uint32_t ascii_lower(uint32_t cp) { return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; }
+
+/* End of Llama 3's regex match at code point i of [i, e): its alternatives in order,
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,max_digits}
+ *   | ?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+ * (Qwen2's is the same with max_digits 1). The case-insensitive contractions fold
+ * ASCII only, as llama.cpp does. */
+static size_t llama3_match(const cps *c, size_t i, size_t e, size_t max_digits) {
+  uint32_t ch = c->cp[i];
+  if (ch == '\'' && i + 1 < e) {
+    uint32_t a = ascii_lower(c->cp[i + 1]);
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 2;
+    if (i + 2 < e) {
+      uint32_t b = ascii_lower(c->cp[i + 2]);
+      if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 3;
+    }
+  }
+  uint8_t cls = c->cls[i];
+  size_t letters = i;  /* where a letter run would start */
+  if (cls != CLS_LETTER && cls != CLS_NUMBER && !is_newline(ch) && i + 1 < e && c->cls[i + 1] == CLS_LETTER)
+    letters = i + 1;
+  if (c->cls[letters] == CLS_LETTER) {
+    size_t j = letters + 1;
+    while (j < e && c->cls[j] == CLS_LETTER) j++;
+    return j;
+  }
+  if (cls == CLS_NUMBER) {
+    size_t j = i + 1;
+    while (j < e && j - i < max_digits && c->cls[j] == CLS_NUMBER) j++;
+    return j;
+  }
+  size_t k = (ch == ' ' && i + 1 < e) ? i + 1 : i;
+  if (c->cls[k] == CLS_OTHER) {
+    size_t j = k + 1;
+    while (j < e && c->cls[j] == CLS_OTHER) j++;
+    while (j < e && is_newline(c->cp[j])) j++;
+    return j;
+  }
+  /* cls is CLS_SPACE here: a whitespace run [i, j) */
+  size_t j = i + 1;
+  while (j < e && c->cls[j] == CLS_SPACE) j++;
+  for (size_t p = j; p > i; p--)  /* \s*[\r\n]+ ends after the run's last newline */
+    if (is_newline(c->cp[p - 1])) return p;
+  if (j == e) return j;          /* \s+(?!\S) up to the end */
+  if (j - i >= 2) return j - 1;  /* ... backing off one so the last joins the next piece */
+  return j;                      /* \s+ */
+}
+
+/* Llama 3's ignore_merges: the token whose text is the whole piece, else -1 (or -2
+ * when out of memory). Token texts are byte-level mapped, so the piece is mapped first. */
+static int32_t whole_piece_token(const tokenizer *t, const uint8_t *s, size_t n) {
+  static uint32_t to_cp[256];
+  if (!to_cp[0]) byte_map(to_cp); /* byte 0 maps to U+0100, never 0 */
+  uint8_t *mapped = malloc(2 * n + 1);  /* mapped code points are below U+0800 */
+  if (!mapped) return -2;
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) len += utf8_put(to_cp[s[i]], mapped + len);
+  int32_t id = tok_find(t, (const char *)mapped, len);
+  free(mapped);
+  return id;
 }
 
 /* BPE of one piece in O(n log n): symbols form a linked list over the piece's
@@ -483,6 +554,19 @@ static int encode_plain(const tokenizer *t, const uint8_t *s, size_t len, tok_ve
     i += l;
   }
   c.pos[c.n] = (uint32_t)len;
+  if (t->pre != TOK_PRE_SMOLLM) {
+    size_t max_digits = t->pre == TOK_PRE_LLAMA3 ? 3 : 1;
+    for (size_t i = 0; i < c.n;) {
+      size_t j = llama3_match(&c, i, c.n, max_digits);
+      int32_t whole = t->pre == TOK_PRE_LLAMA3 ? whole_piece_token(t, s + c.pos[i], c.pos[j] - c.pos[i]) : -1;
+      if (whole == -2) goto done;
+      if (whole >= 0 ? tok_vec_push(out, whole) : bpe_piece(t, s + c.pos[i], c.pos[j] - c.pos[i], out, &work))
+        goto done;
+      i = j;
+    }
+    rc = 0;
+    goto done;
+  }
   for (size_t i = 0; i < c.n;) {
     if (is_split_digit(c.cp[i])) { /* Digits(individual_digits): a piece of its own */
       if (bpe_piece(t, s + c.pos[i], c.pos[i + 1] - c.pos[i], out, &work)) goto done;

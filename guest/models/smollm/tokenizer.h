@@ -33,7 +33,15 @@ typedef struct {
   int32_t byte_token[256]; /* token of each single byte, -1 if none (then dropped) */
   int32_t *special;        /* control / user-defined tokens, longest first */
   int32_t n_special;
+  int pre;                 /* TOK_PRE_*: the file's tokenizer.ggml.pre */
 } tokenizer;
+
+/* Pre-tokenizers (tokenizer.ggml.pre), as llama.cpp names them:
+ * SMOLLM  digits split one by one, then the GPT-2 regex ('smollm');
+ * LLAMA3  Llama 3's regex, numbers in runs of up to 3, and a piece that is a token
+ *         as a whole is that token (ignore_merges) ('llama-bpe', 'llama3', 'llama-v3');
+ * QWEN2   the same with single digits ('qwen2'). */
+enum { TOK_PRE_SMOLLM = 0, TOK_PRE_LLAMA3 = 1, TOK_PRE_QWEN2 = 2 };
 
 int tok_build(tokenizer *t, const gg_file *f, char *err, size_t errlen);
 void tok_free(tokenizer *t);
