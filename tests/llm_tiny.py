@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from smollm_reference import SMOLLM_CHAT_TEMPLATE, TINY_MERGES, TINY_SPECIALS, byte_chars
+from smollm_reference import add_tiny_tokenizer, tiny_vocab
 
 ARCHS = ("llama", "qwen2", "gemma3")
 
@@ -38,20 +38,14 @@ def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64,
 
     pre: tokenizer.ggml.pre; merges_of: the BPE merges (byte-level strings), TINY_MERGES by default;
     extra_tokens: more tokens (byte-level strings) that no merge makes."""
-    from gguf import GGML_QUANT_SIZES, GGUFWriter, TokenType
+    from gguf import GGML_QUANT_SIZES, GGUFWriter
     from gguf import GGMLQuantizationType as Q
     from gguf.quants import dequantize, quantize
 
     qtype = Q.Q8_0 if qtype is None else qtype
     rng = np.random.default_rng(seed)
     hd = head_dim or d_model // n_head
-    tokens = list(TINY_SPECIALS) + byte_chars()
-    merges = []
-    for a, b in merges_of or TINY_MERGES:
-        if a + b not in tokens:
-            tokens.append(a + b)
-        merges.append(f"{a} {b}")
-    tokens += [t for t in extra_tokens or [] if t not in tokens]
+    tokens, merges = tiny_vocab(merges_of, extra_tokens)
     vocab = len(tokens)
     w = GGUFWriter(str(path), arch)
     w.add_block_count(n_layer)
@@ -68,14 +62,7 @@ def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64,
         w.add_value_length(hd)
     if arch == "gemma3":
         w.add_sliding_window(window)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(pre)
-    w.add_token_list(tokens)
-    w.add_token_types([TokenType.CONTROL] * len(TINY_SPECIALS) + [TokenType.NORMAL] * (vocab - len(TINY_SPECIALS)))
-    w.add_token_merges(merges)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_chat_template(SMOLLM_CHAT_TEMPLATE)
+    add_tiny_tokenizer(w, tokens, merges, pre)
     for key, value in (extra_kv or {}).items():
         w.add_string(key, value)
     m = TinyModel(arch, n_head, n_kv_head, hd, 1e-6 if arch == "gemma3" else 1e-5, rope_base,

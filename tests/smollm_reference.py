@@ -249,22 +249,46 @@ def byte_chars() -> list[str]:
     return [out[b] for b in range(256)]
 
 
+def tiny_vocab(merges_of: list[tuple[str, str]] | None = None, extra_tokens: list[str] | None = None
+               ) -> tuple[list[str], list[str]]:
+    """Tokens and merges of a tiny byte-level vocabulary: TINY_SPECIALS, the 256 byte symbols, one
+    token per merge (merges_of, TINY_MERGES by default), then extra_tokens (reached by no merge)."""
+    tokens = list(TINY_SPECIALS) + byte_chars()
+    merges = []
+    for a, b in merges_of or TINY_MERGES:
+        if a + b not in tokens:
+            tokens.append(a + b)
+        merges.append(f"{a} {b}")
+    tokens += [t for t in extra_tokens or [] if t not in tokens]
+    return tokens, merges
+
+
+def add_tiny_tokenizer(w: Any, tokens: list[str], merges: list[str], pre: str = "smollm") -> None:
+    """The byte-level BPE tokenizer metadata of a tiny vocabulary (tiny_vocab) to GGUFWriter w."""
+    from gguf import TokenType
+
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    n_special = len(TINY_SPECIALS)
+    w.add_token_types([TokenType.CONTROL] * n_special + [TokenType.NORMAL] * (len(tokens) - n_special))
+    w.add_token_merges(merges)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_chat_template(SMOLLM_CHAT_TEMPLATE)
+
+
 def write_tiny_gguf(path: str | Path, *, seed: int = 0, d_model: int = 64, n_layer: int = 2, n_head: int = 4,
                     n_kv_head: int = 2, d_ff: int = 128, n_ctx: int = 512, tied: bool = True) -> Path:
     """A llama GGUF shaped like SmolLM (Q4_1 blocks, Q8_0 tied embedding, f32 norms,
     smollm byte-level tokenizer) with random weights: seconds to test, nothing to download.
     tied=False adds a separate output.weight (random logits instead of an echo of the input)."""
     from gguf import GGMLQuantizationType as Q
-    from gguf import GGUFWriter, TokenType
+    from gguf import GGUFWriter
     from gguf.quants import quantize
 
     rng = np.random.default_rng(seed)
-    tokens = list(TINY_SPECIALS) + byte_chars()
-    merges = []
-    for a, b in TINY_MERGES:
-        if a + b not in tokens:
-            tokens.append(a + b)
-        merges.append(f"{a} {b}")
+    tokens, merges = tiny_vocab()
     vocab = len(tokens)
     w = GGUFWriter(str(path), "llama")
     w.add_block_count(n_layer)
@@ -277,14 +301,7 @@ def write_tiny_gguf(path: str | Path, *, seed: int = 0, d_model: int = 64, n_lay
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_dimension_count(d_model // n_head)
     w.add_vocab_size(vocab)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("smollm")
-    w.add_token_list(tokens)
-    w.add_token_types([TokenType.CONTROL] * len(TINY_SPECIALS) + [TokenType.NORMAL] * (vocab - len(TINY_SPECIALS)))
-    w.add_token_merges(merges)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_chat_template(SMOLLM_CHAT_TEMPLATE)
+    add_tiny_tokenizer(w, tokens, merges)
 
     def add(name: str, rows: int, cols: int, qtype: Any, scale: float) -> None:
         data = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
