@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from smollm_reference import hf_tokenizer, write_tiny_gguf
+from smollm_reference import byte_chars, hf_tokenizer, write_tiny_gguf
 
 zerowasm = pytest.importorskip("zerowasm")
 from zerowasm.models import smollm  # noqa: E402
@@ -128,7 +128,16 @@ def test_random_text_matches_hf_tokenizers(real: smollm.SmolLM, text: str) -> No
     if key not in _hf_cache:
         _hf_cache[key] = hf_tokenizer(real.path)
     hf = _hf_cache[key]
+    # A byte the vocabulary has no token for (SmolLM2 lacks 0x16, 0x1d, ...): HF drops it before
+    # merging, so its neighbours merge across it; llama.cpp keeps it as a symbol that merges with
+    # nothing. The guest follows llama.cpp, which test_llm.py checks on such bytes.
+    assume(not _tokenless_bytes(hf) & set(text.encode()))
     assert real.tokenize(text, special=True) == hf.encode(text).ids  # type: ignore[attr-defined]
+
+
+def _tokenless_bytes(hf: object) -> set[int]:
+    chars = byte_chars()
+    return {b for b in range(256) if hf.token_to_id(chars[b]) is None}  # type: ignore[attr-defined]
 
 
 def test_long_pieces(real: smollm.SmolLM) -> None:
