@@ -166,8 +166,9 @@ def load_gguf(path: str | Path) -> TinyModel:
     return m
 
 
-def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False) -> np.ndarray:
-    """Logits [T, vocab] of the whole sequence (no cache), float64 (last_only: [1, vocab])."""
+def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False, rows_from: int = 0) -> np.ndarray:
+    """Logits [T, vocab] of the whole sequence (no cache), float64 (last_only: [1, vocab];
+    rows_from: only the positions from there on, [T - rows_from, vocab])."""
     t = m.t
     T = len(ids)
     gemma = m.arch == "gemma3"
@@ -207,7 +208,7 @@ def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False) -> n
         a = (_gelu_tanh(g) if gemma else g / (1.0 + np.exp(-g))) * u
         d = a @ t[p + "ffn_down.weight"].T
         x = x + (_rms(d, t[p + "post_ffw_norm.weight"], m.eps) if gemma else d)
-    h = _rms(x[-1:] if last_only else x, t["output_norm.weight"], m.eps)
+    h = _rms(x[-1:] if last_only else x[rows_from:], t["output_norm.weight"], m.eps)
     out = t.get("output.weight", t["token_embd.weight"])
     step = 16384  # rows of the output matrix converted to float64 at a time
     return np.concatenate([h @ out[i:i + step].astype(np.float64).T for i in range(0, out.shape[0], step)], axis=1)

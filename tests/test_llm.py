@@ -8,6 +8,9 @@ llama.cpp's answers (tests/llm_llama_cpp_reference.py): live where ``llama_cpp``
 the PyPI files (a stale one, whose sha256, strings or prompts differ, fails) while the
 re-quantized cases skip, saying why.
 * tokenizer ids of 240 varied strings, special tokens parsed and not, equal llama.cpp's;
+* 32 greedy tokens after each of 6 prompts equal, with no tie rule, those of an independent
+  float64 NumPy decoder written from the architectures' definitions (tests/llm_tiny.py) on the
+  file's weights dequantized by the ``gguf`` package;
 * 32 greedy tokens after each of 6 prompts equal llama.cpp's. The one divergence accepted is a
   near tie: where the guest picks another token than llama.cpp, each side's pick must be less
   than TIE logits below the other side's pick in that side's own logits (both sides' three best
@@ -40,6 +43,7 @@ from llm_llama_cpp_reference import (
     sha256_of,
     strings,
 )
+from llm_tiny import load_gguf, reference_logits
 
 zerowasm = pytest.importorskip("zerowasm")
 from zerowasm.models import llm  # noqa: E402
@@ -198,6 +202,45 @@ def test_requantized_greedy_tokens_equal_llama_cpp(name: str) -> None:
     model = LLM(model_path(name), backend="cpu", quiet=True)
     try:
         greedy_case(name, model)
+    finally:
+        model.close()
+
+
+def float64_greedy_case(name: str, model: LLM) -> None:
+    """The guest's 32 greedy tokens per prompt against the float64 decoder's, exactly. Checked in
+    one pass per prompt: the decoder's argmax at every position of prompt + the guest's tokens is
+    the guest's next token, which by induction makes the decoder's own greedy run the same."""
+    ref = load_gguf(model.path)
+    gaps = []
+    for prompt in PROMPTS:
+        with model.session(n_ctx=256) as s:
+            s.prompt(prompt)
+            prompt_ids = s.tokens
+            got = list(s.generate(32, stop=()))
+        assert len(got) == 32
+        logits = reference_logits(ref, prompt_ids + got[:-1], rows_from=len(prompt_ids) - 1)
+        want = [int(i) for i in np.argmax(logits, axis=1)]
+        top2 = np.sort(logits, axis=1)[:, -2:]
+        gaps.append(float(np.min(top2[:, 1] - top2[:, 0])))
+        step = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+        assert step is None, (f"{name} {prompt!r} step {step}: guest picked {got[step]}, float64 {want[step]} "
+                              f"(float64 logits {logits[step, got[step]]:.6f} vs {logits[step, want[step]]:.6f})")
+    print(f"{name}: {len(PROMPTS)} prompts x 32 greedy tokens equal float64's; smallest float64 top-2 gap "
+          f"{min(gaps):.4g} logits")
+
+
+def test_greedy_tokens_equal_float64_reference(loaded: tuple[str, LLM]) -> None:
+    float64_greedy_case(*loaded)
+
+
+@pytest.mark.parametrize("name", sorted(REQUANTIZED))
+def test_requantized_greedy_tokens_equal_float64_reference(name: str) -> None:
+    if not HAVE_LLAMA_CPP:
+        pytest.skip(f"{name}: this fixture is built by llama.cpp's quantize API, and llama_cpp is not importable "
+                    "(pip install llama-cpp-python==0.3.36)")
+    model = LLM(model_path(name), backend="cpu", quiet=True)
+    try:
+        float64_greedy_case(name, model)
     finally:
         model.close()
 
