@@ -214,6 +214,9 @@ ATTENTION_HEAD_DIM_LIMITS = {"vulkan": 1024}
      # the CPU per-row path: GQA heads together, keys split in ranges merged after (causal,
      # rows at different lengths); rows that see no key
      (2, 1200, 6, 2, 32, True), (6, 2, 2, 2, 8, True),
+     # ... with head_dim and key counts off the 8-wide vectors; more than 8 query heads per KV
+     # head (done 8 at a time; head_dim past the blocked path's limit keeps it on this path)
+     (1, 1001, 4, 2, 20, True), (2, 300, 10, 1, 516, True),
      # head_dim beyond one thread per element (CUDA, Metal), prefill-sized
      (3, 5, 2, 1, 100, True), (2, 40, 1, 1, 3000, False), heavy(128, 128, 12, 12, 32, False)],
 )

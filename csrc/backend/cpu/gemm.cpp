@@ -106,7 +106,8 @@ void pack_b_generic(const uint8_t* b, size_t row_bytes, DType type, int nb, int 
 }  // namespace
 
 const Kernels& generic_kernels() {
-  static const Kernels k{micro_generic, row_dots_generic, pack_b_generic, "generic"};
+  static const Kernels k{micro_generic,    row_dots_generic,          pack_b_generic,
+                         key_dots_generic, add_weighted_rows_generic, "generic"};
   return k;
 }
 

@@ -40,10 +40,23 @@ using RowDots = void (*)(const float* a, size_t lda, int rows_a, const uint8_t* 
 using PackB = void (*)(const uint8_t* b, size_t row_bytes, DType type, int nb, int p0, int kc,
                        float* out);
 
+// Decode attention's two products over one KV head's keys, for `heads` (<=
+// kMaxAttendHeads) query heads sharing it; K/V rows are `stride` floats apart:
+//   KeyDots:         scores[g * lds + j] = scale * dot(q_g, k_j)   (q_g = q + g * d)
+//   AddWeightedRows: acc[g * d + t] += sum_j p[g * lds + j] * v_j[t]
+// Each key (value) row is read once for all heads.
+constexpr int kMaxAttendHeads = 8;
+using KeyDots = void (*)(const float* q, int heads, const float* k, size_t stride, int keys, int d,
+                         float scale, float* scores, int lds);
+using AddWeightedRows = void (*)(const float* p, int lds, int heads, const float* v, size_t stride,
+                                 int keys, int d, float* acc);
+
 struct Kernels {
   MicroKernel micro;
   RowDots row_dots;
   PackB pack_b;
+  KeyDots key_dots;
+  AddWeightedRows add_weighted_rows;
   const char* isa;
 };
 
@@ -53,5 +66,11 @@ const Kernels& active_kernels();
 // nullptr where the build or the CPU lacks the ISA.
 const Kernels* avx2_kernels();
 RowDots row_dots_avx2();  // gemv_x86.cpp
+void key_dots_generic(const float* q, int heads, const float* k, size_t stride, int keys, int d, float scale,
+                      float* scores, int lds);  // attention.cpp
+void add_weighted_rows_generic(const float* p, int lds, int heads, const float* v, size_t stride, int keys, int d,
+                               float* acc);  // attention.cpp
+KeyDots key_dots_avx2();                  // attention_x86.cpp
+AddWeightedRows add_weighted_rows_avx2();  // attention_x86.cpp
 
 }  // namespace zw::cpu::gemm

@@ -134,7 +134,8 @@ static bool cpu_has_avx2_fma_f16c() {
 }
 
 const Kernels* avx2_kernels() {
-  static const Kernels k{micro_avx2, row_dots_avx2(), pack_b_avx2, "avx2+fma"};
+  static const Kernels k{micro_avx2,      row_dots_avx2(),          pack_b_avx2,
+                         key_dots_avx2(), add_weighted_rows_avx2(), "avx2+fma"};
   static const bool ok = cpu_has_avx2_fma_f16c();
   return ok ? &k : nullptr;
 }

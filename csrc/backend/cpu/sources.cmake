@@ -15,6 +15,7 @@ set(ZEROWASM_CPU_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/row_ops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rope.cpp
   ${CMAKE_CURRENT_LIST_DIR}/attention.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/attention_x86.cpp
 )
 
 # Vectorize the plain loops at any optimization level above -O0 (GCC's -O2
