@@ -18,6 +18,7 @@ SIGNATURES: dict[str, str] = {
     "scale": "iiif",
     "gelu": "iii",
     "silu": "iii",
+    "gelu_tanh": "iii",
     "layernorm": "iiiiiif",
     "rmsnorm": "iiiiif",
     "softmax": "iiiifi",
@@ -94,6 +95,12 @@ def ref_gelu(x: np.ndarray) -> np.ndarray:
 def ref_silu(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float64)
     return x / (1.0 + np.exp(-x))
+
+
+def ref_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """The tanh approximation as written (GPT-2, Gemma): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = x.astype(np.float64)
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def ref_layernorm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:

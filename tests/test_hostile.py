@@ -55,6 +55,7 @@ def test_valid_call_after_every_rejection(inst: zerowasm.Instance) -> None:
         ("scale", (x, x + 8, 8, 2.0), ("partially overlaps",)),
         ("gelu", (x, size, 1), ("argument out",)),
         ("silu", (x, out, 0), (">= 1",)),
+        ("gelu_tanh", (x, x + 4, 8), ("partially overlaps",)),
         # m*k*4 wraps 32 bits to 0 — must be caught in 64-bit arithmetic.
         ("matmul", (x, x, out, 65536, 1, 16384, 0), ("argument a",)),
         ("matmul", (x, x, out, 1, 1, 16, 0xFF << 8), ("unknown dtype 255",)),

@@ -67,7 +67,7 @@ LIMITS = [
     Limits("narrow", 16, 128, 12288, 2, True),
     Limits("no_simd_matrix", 32, 256, 16384, 2, False),
 ]
-STRIDE_KERNELS = {"zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu", "zwk_rope"}
+STRIDE_KERNELS = {"zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu", "zwk_gelu_tanh", "zwk_rope"}
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,7 @@ erf = np.vectorize(math.erf)
 UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": lambda x: 0.5 * x * (1.0 + erf(x / math.sqrt(2.0))),
     "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3))),
     "scale": lambda x: -1.75 * x,
 }
 

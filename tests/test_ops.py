@@ -19,6 +19,7 @@ from ops_harness import (
     harness_wat,
     ref_attention,
     ref_gelu,
+    ref_gelu_tanh,
     ref_layernorm,
     ref_rmsnorm,
     ref_rope,
@@ -103,7 +104,7 @@ def test_matmul_transformer_shapes_f32(inst: zerowasm.Instance, arena: Arena, m:
 def elementwise_layouts() -> list[tuple[str, str]]:
     """(op, where out is): separate, aliasing a or b exactly, or every tensor at 4 mod 16."""
     cases = []
-    for op in ("add", "mul", "scale", "gelu", "silu"):
+    for op in ("add", "mul", "scale", "gelu", "silu", "gelu_tanh"):
         for layout in ("separate", "out=a", "out=b", "unaligned"):
             if layout != "out=b" or op in ("add", "mul"):
                 cases.append((op, layout))
@@ -130,6 +131,7 @@ def test_elementwise(inst: zerowasm.Instance, arena: Arena, op: str, layout: str
         "scale": lambda: a.astype(np.float64) * np.float32(0.37),
         "gelu": lambda: ref_gelu(a),
         "silu": lambda: ref_silu(a),
+        "gelu_tanh": lambda: ref_gelu_tanh(a),
     }[op]()
     if op in ("add", "mul"):
         inst.call(op, pa, pb, out, n)

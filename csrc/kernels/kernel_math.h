@@ -197,6 +197,14 @@ ZW_KERNEL_FN float zw_gelu(float x) {
 // SiLU: x * sigmoid(x) = x / (1 + e^-x); e^-x = inf gives -0, the right limit.
 ZW_KERNEL_FN float zw_silu(float x) { return x / (1.0f + zw_expf(-x)); }
 
+// Tanh-approximated GELU (GPT-2, Gemma): 0.5 x (1 + tanh(y)), y = sqrt(2/pi) (x + 0.044715 x^3),
+// written as x * sigmoid(2y) = x / (1 + e^-2y): the same value without 1 + tanh's
+// cancellation for x << 0, where e^-2y = inf gives -0.
+ZW_KERNEL_FN float zw_gelu_tanh(float x) {
+  float u = 1.5957691216057308f * (x + 0.044715f * x * x * x);  // 2y
+  return x / (1.0f + zw_expf(-u));
+}
+
 // ---- GGUF block quantization ------------------------------------------------------
 // Layouts (little-endian, packed, 2-byte aligned at best: read via bytes).
 struct zw_block_q8_0 {  // x[j] = d * qs[j]

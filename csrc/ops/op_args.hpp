@@ -113,7 +113,7 @@ struct MatmulArgs {
   bool accumulate;
 };
 
-enum class Elementwise : uint8_t { add, mul, scale, gelu, silu };
+enum class Elementwise : uint8_t { add, mul, scale, gelu, silu, gelu_tanh };
 
 // out[i] = f(a[i], b[i]); b is unused for the unary ops, s only for scale.
 // out is either disjoint from the inputs or exactly equal to one of them.

@@ -46,10 +46,10 @@ uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
   return ck.bytes_touched();
 }
 
-// add, mul (binary) and scale, gelu, silu (unary): out may alias an input exactly.
+// add, mul (binary) and scale, gelu, silu, gelu_tanh (unary): out may alias an input exactly.
 template <Elementwise Op>
 uint64_t issue_elementwise(OpContext& ctx, const wasmtime_val_raw_t* args) {
-  static constexpr const char* kNames[] = {"add", "mul", "scale", "gelu", "silu"};
+  static constexpr const char* kNames[] = {"add", "mul", "scale", "gelu", "silu", "gelu_tanh"};
   constexpr bool binary = Op == Elementwise::add || Op == Elementwise::mul;
   Raw r{args};
   ArgChecker ck(kNames[static_cast<int>(Op)], ctx.memory_size);
@@ -229,6 +229,8 @@ constexpr OpDef kOps[] = {
     {"sync", "", issue_sync, /*sync_point=*/true},
     {"prefetch", "iii", issue_hint<true>},
     {"advise", "iii", issue_hint<false>},
+    // Added to ABI v1 after the rest (indices above are stable: the fuzz corpus uses them).
+    {"gelu_tanh", "iii", issue_elementwise<Elementwise::gelu_tanh>},
 };
 
 }  // namespace

@@ -54,6 +54,7 @@ ZW_IMPORT("scale") void zw_scale(const float *x, float *out, int32_t n, float s)
 /* Exact (erf) GELU; SiLU x*sigmoid(x). out may alias x exactly. */
 ZW_IMPORT("gelu") void zw_gelu(const float *x, float *out, int32_t n);
 ZW_IMPORT("silu") void zw_silu(const float *x, float *out, int32_t n);
+ZW_IMPORT("gelu_tanh") void zw_gelu_tanh(const float *x, float *out, int32_t n);
 
 /* Per row of cols: (x - mean) / sqrt(var + eps) * gamma + beta. */
 ZW_IMPORT("layernorm")

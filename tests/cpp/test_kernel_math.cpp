@@ -103,6 +103,18 @@ void test_scalar_math() {
   auto silu_ref = [](double x) { return x / (1.0 + std::exp(-x)); };
   e = max_rel(zw_silu, silu_ref, -80.0, 80.0, 2000000, 1e-30);
   check(e < 1e-6, "zw_silu rel " + std::to_string(e));
+  // Tanh GELU: x * sigmoid(2y) in double is the same function without 1 + tanh's cancellation.
+  auto gelu_tanh_ref = [](double x) {
+    return x / (1.0 + std::exp(-2.0 * std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+  };
+  e = max_rel(zw_gelu_tanh, gelu_tanh_ref, -12.0, 12.0, 2000000, 1.0);
+  check(e < 5e-7, "zw_gelu_tanh error (relative above |1|, absolute below) " + std::to_string(e));
+  // Negative tail (values below 1e-28 at x = -9): the f32 roundings of x^3 and 2y (|2y| ~ 66
+  // there) show as ~2 * |2y| * 6e-8 relative through exp; far below 1e-5 of any tensor's max.
+  e = max_rel(zw_gelu_tanh, gelu_tanh_ref, -9.0, 12.0, 2000000, 1e-30);
+  check(e < 2e-5, "zw_gelu_tanh per-element rel on [-9, 12] " + std::to_string(e));
+  check(zw_gelu_tanh(0.0f) == 0.0f && std::isinf(zw_gelu_tanh(INFINITY)) && zw_gelu_tanh(-1000.0f) == 0.0f,
+        "gelu_tanh specials");
   check(zw_gelu(0.0f) == 0.0f && zw_silu(0.0f) == 0.0f && std::isinf(zw_gelu(INFINITY)) &&
             zw_silu(-1000.0f) == 0.0f,
         "gelu/silu specials");

@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 
 OPS = ["matmul", "add", "mul", "scale", "gelu", "silu", "layernorm", "rmsnorm", "softmax", "rope",
-       "attention", "gather", "sync", "prefetch", "advise"]
+       "attention", "gather", "sync", "prefetch", "advise", "gelu_tanh"]
 K = 16384  # offset unit
 
 
@@ -48,6 +48,7 @@ SEEDS: dict[str, list[list[tuple[int, int]]]] = {
     "sync": [[]],
     "prefetch": [[ptr(0), dim(100), raw(0)]],
     "advise": [[ptr(0), dim(100), raw(1)]],
+    "gelu_tanh": [[ptr(0), ptr(K), dim(100)]],
 }
 
 

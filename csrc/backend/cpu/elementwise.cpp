@@ -29,6 +29,9 @@ ZW_MULTIVERSION void gelu_loop(const float* a, float* out, size_t n) {
 ZW_MULTIVERSION void silu_loop(const float* a, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = zw_silu(a[i]);
 }
+ZW_MULTIVERSION void gelu_tanh_loop(const float* a, float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = zw_gelu_tanh(a[i]);
+}
 
 ZW_MULTIVERSION void f16_row(const uint8_t* src, float* out, int count) {
   for (int i = 0; i < count; ++i) out[i] = zw_f16_to_f32(zw_load_u16le(src + 2 * i));
@@ -51,7 +54,7 @@ ZW_MULTIVERSION void quant_row(const uint8_t* row, int first_chunk, float* out, 
 void elementwise(Elementwise op, const float* a, const float* b, float* out, size_t n, float s) {
   // Memory-bound ops only pay for a thread hand-off on large arrays; the
   // transcendental ones are ~10x costlier per element and split earlier.
-  bool heavy = op == Elementwise::gelu || op == Elementwise::silu;
+  bool heavy = op == Elementwise::gelu || op == Elementwise::silu || op == Elementwise::gelu_tanh;
   ThreadPool& pool = ThreadPool::instance();
   size_t grain = pool.grain_for(n, heavy ? 8192 : 65536, 1);
   pool.parallel_for(n, grain, [&](size_t begin, size_t end) {
@@ -62,6 +65,7 @@ void elementwise(Elementwise op, const float* a, const float* b, float* out, siz
       case Elementwise::scale: scale_loop(a + begin, out + begin, len, s); break;
       case Elementwise::gelu: gelu_loop(a + begin, out + begin, len); break;
       case Elementwise::silu: silu_loop(a + begin, out + begin, len); break;
+      case Elementwise::gelu_tanh: gelu_tanh_loop(a + begin, out + begin, len); break;
     }
   });
 }

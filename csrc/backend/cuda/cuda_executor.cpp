@@ -194,6 +194,7 @@ void CudaExecutor::run(const ElementwiseArgs& a) {
     case Elementwise::scale: k = Kernel::zw_ew_scale, op = "zw.scale"; break;
     case Elementwise::gelu: k = Kernel::zw_ew_gelu, op = "zw.gelu"; break;
     case Elementwise::silu: k = Kernel::zw_ew_silu, op = "zw.silu"; break;
+    case Elementwise::gelu_tanh: k = Kernel::zw_ew_gelu_tanh, op = "zw.gelu_tanh"; break;
   }
   const uint64_t misaligned = (p.a | p.out | (binary ? p.b : 0)) & 15;
   p.vec4 = misaligned == 0 ? 1 : 0;

@@ -159,6 +159,7 @@ EncodePlan plan_encode(const ElementwiseArgs& args, const DeviceLimits& device) 
     case Elementwise::scale: kernel = Kernel::scale; op = "scale"; break;
     case Elementwise::gelu: kernel = Kernel::gelu; op = "gelu"; break;
     case Elementwise::silu: kernel = Kernel::silu; op = "silu"; break;
+    case Elementwise::gelu_tanh: kernel = Kernel::gelu_tanh; op = "gelu_tanh"; break;
   }
   const bool binary = args.op == Elementwise::add || args.op == Elementwise::mul;
   PipelineLimits limits;

@@ -28,6 +28,7 @@ uint32_t ew_code(Elementwise op) {
     case Elementwise::scale: return 2;
     case Elementwise::gelu: return 3;
     case Elementwise::silu: return 4;
+    case Elementwise::gelu_tanh: return 5;
   }
   return 0;
 }
@@ -38,6 +39,7 @@ const char* ew_name(Elementwise op) {
     case Elementwise::scale: return "zw.scale";
     case Elementwise::gelu: return "zw.gelu";
     case Elementwise::silu: return "zw.silu";
+    case Elementwise::gelu_tanh: return "zw.gelu_tanh";
   }
   return "zw.?";
 }

@@ -296,17 +296,11 @@ int llm_model_load(llm_model *m, const gg_file *f, char *err, size_t errlen) {
   m->hb = scratch(B * (size_t)m->d_ff, &oom);
   m->hb2 = scratch(B * (size_t)m->d_ff, &oom);
   m->logits = scratch((size_t)m->n_vocab, &oom);
-  if (m->arch == LLM_ARCH_GEMMA3) {
-    m->tmp = scratch(B * (size_t)m->d_ff, &oom);
-    m->pairs = scratch(2 * B * (size_t)m->d_ff, &oom);
-  }
   if (oom) {
     fail(err, errlen, "model: out of memory for activations");
     goto bad;
   }
   for (size_t i = 0; i < B; i++) m->ones[i] = 1.0f;
-  m->put_second[0] = 0.0f, m->put_second[1] = 1.0f; /* [0, 1]^T as a 2 x 1 B */
-  m->pick_second[0] = 0.0f, m->pick_second[1] = 1.0f; /* [0, 1] as a 1 x 2 B */
   return 0;
 bad:
   llm_model_free(m);
@@ -321,8 +315,6 @@ void llm_model_free(llm_model *m) {
   free(m->att);
   free(m->hb);
   free(m->hb2);
-  free(m->tmp);
-  free(m->pairs);
   free(m->logits);
   memset(m, 0, sizeof *m);
 }
@@ -336,27 +328,6 @@ uint64_t llm_kv_bytes(const llm_model *m, int32_t n_ctx) {
 /* out[r, :] += bias for r < n, as one matmul: ones[n, 1] . bias[cols, 1]^T. */
 static void add_bias(const llm_model *m, float *out, const float *bias, int32_t n, int32_t cols) {
   zw_matmul(m->ones, bias, out, n, cols, 1, ZW_B_DTYPE(ZW_DTYPE_F32) | ZW_ACCUMULATE);
-}
-
-/* g = gelu_tanh(g) * up over count values, from the ABI's elementwise ops:
- * gelu_tanh(x) = x * sigmoid(u), u = 2 sqrt(2/pi) (x + 0.044715 x^3), and
- * sigmoid(u) = softmax([0, u])[1]: [0, u] and column 1 are each one matmul
- * with k = 1 or 2 against the constant [0, 1]. */
-static void gelu_tanh_gate(const llm_model *m, float *g, const float *up, int32_t count) {
-  const float c = 1.5957691216057308f; /* 2 sqrt(2/pi) */
-  float *t = m->tmp; /* x^3, then u, then sigmoid(u) */
-  zw_mul(g, g, t, count);
-  zw_mul(t, g, t, count);
-  zw_scale(t, t, count, c * 0.044715f);
-  /* pairs holds [0, u] rows; its second half is free until then: c*x there */
-  float *cx = m->pairs + count;
-  zw_scale(g, cx, count, c);
-  zw_add(t, cx, t, count); /* t = u */
-  zw_matmul(t, m->put_second, m->pairs, count, 2, 1, ZW_B_DTYPE(ZW_DTYPE_F32));    /* [0, u] */
-  zw_softmax(m->pairs, m->pairs, count, 2, 1.0f, 0);                               /* [1-s, s] */
-  zw_matmul(m->pairs, m->pick_second, t, count, 1, 2, ZW_B_DTYPE(ZW_DTYPE_F32));  /* s */
-  zw_mul(g, t, g, count);
-  zw_mul(g, up, g, count);
 }
 
 /* Attention of n queries at positions pos..pos+n-1 over the cache, with an
@@ -425,7 +396,8 @@ void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos,
     zw_matmul(m->xb, L->wgate, m->hb, n, F, D, L->tgate);
     zw_matmul(m->xb, L->wup, m->hb2, n, F, D, L->tup);
     if (gemma) {
-      gelu_tanh_gate(m, m->hb, m->hb2, n * F);
+      zw_gelu_tanh(m->hb, m->hb, n * F);
+      zw_mul(m->hb, m->hb2, m->hb, n * F);
       zw_matmul(m->hb, L->wdown, m->xb, n, D, F, L->tdown);
       zw_rmsnorm(m->xb, L->ffn_post_norm, m->xb, n, D, m->eps);
       zw_add(m->x, m->xb, m->x, n * D);

@@ -49,9 +49,8 @@ typedef struct {
   uint32_t output_flags;
   llm_layer *layers;
   /* scratch for LLM_MAX_BATCH rows */
-  float *x, *xb, *q, *att, *hb, *hb2, *tmp, *pairs, *logits;
-  float ones[LLM_MAX_BATCH]; /* bias rows and the sigmoid trick: see llm_model.c */
-  float pick_second[2], put_second[2];
+  float *x, *xb, *q, *att, *hb, *hb2, *logits;
+  float ones[LLM_MAX_BATCH]; /* bias rows: see add_bias in llm_model.c */
 } llm_model;
 
 /* Bind the model described by the file's metadata; 0, or -1 with a message. */

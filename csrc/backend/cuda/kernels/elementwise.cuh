@@ -7,7 +7,7 @@
 
 namespace zw_cuda {
 
-enum ElementwiseOp { kAdd, kMul, kScale, kGelu, kSilu };
+enum ElementwiseOp { kAdd, kMul, kScale, kGelu, kSilu, kGeluTanh };
 
 template <int Op>
 ZW_DEVICE_FN float apply(float a, float b, float s) {
@@ -15,7 +15,8 @@ ZW_DEVICE_FN float apply(float a, float b, float s) {
   else if constexpr (Op == kMul) return a * b;
   else if constexpr (Op == kScale) return s * a;
   else if constexpr (Op == kGelu) return zw_gelu(a);
-  else return zw_silu(a);
+  else if constexpr (Op == kSilu) return zw_silu(a);
+  else return zw_gelu_tanh(a);
 }
 
 template <int Op>
@@ -59,5 +60,6 @@ ZW_GLOBAL void zw_ew_mul(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw
 ZW_GLOBAL void zw_ew_scale(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kScale>(p); }
 ZW_GLOBAL void zw_ew_gelu(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kGelu>(p); }
 ZW_GLOBAL void zw_ew_silu(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kSilu>(p); }
+ZW_GLOBAL void zw_ew_gelu_tanh(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kGeluTanh>(p); }
 
 #endif  // ZEROWASM_CUDA_ELEMENTWISE_CUH

@@ -97,6 +97,7 @@ constexpr int kStaticSharedReserve = 1024;  // bytes of static shared memory the
   X(zw_ew_scale, ElementwiseParams)   \
   X(zw_ew_gelu, ElementwiseParams)    \
   X(zw_ew_silu, ElementwiseParams)    \
+  X(zw_ew_gelu_tanh, ElementwiseParams) \
   X(zw_norm, NormParams)              \
   X(zw_softmax, SoftmaxParams)        \
   X(zw_rope, RopeParams)              \

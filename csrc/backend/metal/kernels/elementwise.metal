@@ -1,7 +1,7 @@
-// Elementwise ops (zw.add, zw.mul, zw.scale, zw.gelu, zw.silu).
+// Elementwise ops (zw.add, zw.mul, zw.scale, zw.gelu, zw.silu, zw.gelu_tanh).
 //
 // Kernel names carry the zwk_ prefix so they never collide with the shared
-// math functions (zw_gelu, zw_silu) they call.
+// math functions (zw_gelu, zw_silu, zw_gelu_tanh) they call.
 //
 // Grid-stride loops: the host caps the grid, so any n fits one dispatch.
 // out may alias an input exactly (each element is read, then written, by
@@ -42,4 +42,10 @@ kernel void zwk_silu(device const float* x [[buffer(0)]], device float* out [[bu
                     constant ZwElementwiseParams& p [[buffer(2)]],
                     uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
   for (uint i = gid; i < p.n; i += grid) out[i] = zw_silu(x[i]);
+}
+
+kernel void zwk_gelu_tanh(device const float* x [[buffer(0)]], device float* out [[buffer(1)]],
+                          constant ZwElementwiseParams& p [[buffer(2)]],
+                          uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
+  for (uint i = gid; i < p.n; i += grid) out[i] = zw_gelu_tanh(x[i]);
 }

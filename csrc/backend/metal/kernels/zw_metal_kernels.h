@@ -18,6 +18,7 @@
   X(scale, zwk_scale)                       \
   X(gelu, zwk_gelu)                         \
   X(silu, zwk_silu)                         \
+  X(gelu_tanh, zwk_gelu_tanh)               \
   X(layernorm, zwk_layernorm)               \
   X(rmsnorm, zwk_rmsnorm)                   \
   X(softmax, zwk_softmax)                   \

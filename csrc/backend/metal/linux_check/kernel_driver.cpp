@@ -247,7 +247,8 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
   zw::ArgChecker ck(op.c_str(), memory_size);
   const std::pair<const char*, Elementwise> elementwise[] = {{"add", Elementwise::add},     {"mul", Elementwise::mul},
                                                              {"scale", Elementwise::scale}, {"gelu", Elementwise::gelu},
-                                                             {"silu", Elementwise::silu}};
+                                                             {"silu", Elementwise::silu},
+                                                             {"gelu_tanh", Elementwise::gelu_tanh}};
   for (const auto& [name, kind] : elementwise) {
     if (op != name) continue;
     const bool binary = kind == Elementwise::add || kind == Elementwise::mul;

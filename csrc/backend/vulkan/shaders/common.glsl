@@ -27,6 +27,7 @@ layout(buffer_reference, std430, buffer_reference_align = 1) buffer U8 { uint8_t
 #define ZW_VK_EW_SCALE 2u
 #define ZW_VK_EW_GELU 3u
 #define ZW_VK_EW_SILU 4u
+#define ZW_VK_EW_GELU_TANH 5u
 
 // ---- IEEE binary16 -> binary32, bit exact (kernel_math.h zw_f16_to_f32) ----
 float zw_f16_to_f32(uint h) {
@@ -107,6 +108,8 @@ float zw_one_plus_erf(float x) {
 
 float zw_gelu(float x) { return 0.5 * x * zw_one_plus_erf(x * 0.70710678118654752); }
 float zw_silu(float x) { return x / (1.0 + zw_expf(-x)); }
+// kernel_math.h's zw_gelu_tanh: x * sigmoid(2y), y = sqrt(2/pi) (x + 0.044715 x^3)
+float zw_gelu_tanh(float x) { return x / (1.0 + zw_expf(-1.5957691216057308 * (x + 0.044715 * x * x * x))); }
 
 // ---- weights: element e of a row starting at byte address `row` ----
 // Rows of quantized types are GGUF blocks (zerowasm_abi.h): 2-byte aligned at best.

@@ -1,4 +1,4 @@
-// zw.add / mul / scale / gelu / silu: out[i] = f(a[i], b[i]), grid-stride.
+// zw.add / mul / scale / gelu / silu / gelu_tanh: out[i] = f(a[i], b[i]), grid-stride.
 // out may alias a or b exactly: each element is read, then written, by one thread.
 #version 460
 #include "common.glsl"
@@ -24,7 +24,8 @@ void main() {
     else if (p.op == ZW_VK_EW_MUL) y = x * b.v[i];
     else if (p.op == ZW_VK_EW_SCALE) y = x * p.s;
     else if (p.op == ZW_VK_EW_GELU) y = zw_gelu(x);
-    else y = zw_silu(x);
+    else if (p.op == ZW_VK_EW_SILU) y = zw_silu(x);
+    else y = zw_gelu_tanh(x);
     o.v[i] = y;
   }
 }
