@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from smollm_reference import add_tiny_tokenizer, tiny_vocab
+from smollm_reference import add_tiny_tokenizer, f16_cache, tiny_vocab
 
 ARCHS = ("llama", "qwen2", "gemma3")
 
@@ -191,6 +191,7 @@ def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False, rows
         if gemma:
             q, k = _rms(q, t[p + "attn_q_norm.weight"], m.eps), _rms(k, t[p + "attn_k_norm.weight"], m.eps)
         q, k = _rope(q, pos, base, m.arch == "llama"), _rope(k, pos, base, m.arch == "llama")
+        k, v = f16_cache(k), f16_cache(v)  # the KV cache holds binary16
         mask = np.tril(np.ones((T, T), bool))
         if local:
             mask &= (pos[:, None] - pos[None, :]) < m.window

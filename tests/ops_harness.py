@@ -19,6 +19,7 @@ SIGNATURES: dict[str, str] = {
     "gelu": "iii",
     "silu": "iii",
     "gelu_tanh": "iii",
+    "to_f16": "iii",
     "layernorm": "iiiiiif",
     "rmsnorm": "iiiiif",
     "softmax": "iiiifi",

@@ -102,6 +102,13 @@ def cached_reference(path: str) -> ReferenceModel:
     return load_reference(path)
 
 
+def f16_cache(x: np.ndarray) -> np.ndarray:
+    """x as an f16 KV cache stores it: rounded to binary16 (nearest even), read back exactly.
+    Rounded from float32 as the guest does (it computes K/V in f32): rounding the float64
+    value directly could land on the other side of a binary16 tie."""
+    return x.astype(np.float32).astype(np.float16).astype(np.float64)
+
+
 def _rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
@@ -137,9 +144,10 @@ class ReferenceSession:
 
 def _attend(m: ReferenceModel, s: ReferenceSession, li: int, q: np.ndarray, k: np.ndarray, v: np.ndarray,
             pos: np.ndarray) -> np.ndarray:
-    """Append k/v to s's cache of layer li; causal GQA attention of q over the cache."""
-    s.k[li] = np.concatenate([s.k[li], k])
-    s.v[li] = np.concatenate([s.v[li], v])
+    """Append k/v to s's cache of layer li (rounded to f16, as the guest's KV cache and
+    llama.cpp's hold them); causal GQA attention of q over the cache."""
+    s.k[li] = np.concatenate([s.k[li], f16_cache(k)])
+    s.v[li] = np.concatenate([s.v[li], f16_cache(v)])
     rep = m.n_head // m.n_kv_head
     kk = np.repeat(s.k[li], rep, axis=1)  # [total, heads, hd]: query head h uses kv head h // rep
     vv = np.repeat(s.v[li], rep, axis=1)

@@ -75,6 +75,13 @@ def test_valid_call_after_every_rejection(inst: zerowasm.Instance) -> None:
         ("attention", (x, x, x, out, 1, 1, 3, 2, 4, 1.0, 0), ("not a multiple of kv_heads",)),
         ("attention", (x, x, x, x, 1, 1, 1, 1, 4, 1.0, 0), ("may not alias input q",)),
         ("attention", (x, x, x, out, 1, 0x100000, 1, 1, 4, 1.0, 0), ("argument k",)),
+        ("attention", (x, x, x, out, 1, 1, 1, 1, 4, 1.0, 4), ("unknown flag bits",)),
+        ("attention", (x, x + 1, x, out, 1, 1, 1, 1, 4, 1.0, 2), ("argument k", "not 2-byte aligned")),  # f16 K
+        ("attention", (x, x, size - 6, out, 1, 1, 1, 1, 4, 1.0, 2), ("argument v", "outside the committed memory")),
+        ("to_f16", (x, x + 3, 4), ("argument out", "not 2-byte aligned")),
+        ("to_f16", (x, x + 2, 8), ("partially overlaps",)),
+        ("to_f16", (x, x, 8), ("overlaps",)),  # the same start: still an overlap (sizes differ)
+        ("to_f16", (x, size - 6, 4), ("argument out", "outside the committed memory")),
         ("gather", (x, 4, x, out, 2, 4, 0), ("ids[1] = ",)),  # ids = bits of floats 0.0, 1.0
         ("gather", (x, 4, x, out, 1, 4, 9), ("unknown dtype 9",)),
         ("gather", (x, -4, x, out, 1, 4, 0), ("argument rows",)),

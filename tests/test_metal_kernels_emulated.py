@@ -67,7 +67,7 @@ LIMITS = [
     Limits("narrow", 16, 128, 12288, 2, True),
     Limits("no_simd_matrix", 32, 256, 16384, 2, False),
 ]
-STRIDE_KERNELS = {"zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu", "zwk_gelu_tanh", "zwk_rope"}
+STRIDE_KERNELS = {"zwk_add", "zwk_mul", "zwk_scale", "zwk_gelu", "zwk_silu", "zwk_gelu_tanh", "zwk_to_f16", "zwk_rope"}
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,20 @@ def test_unary(driver: Driver, tmp_path: Path, op: str, alias: bool) -> None:
     close(got, UNARY[op](x.astype(np.float64)), 2e-6, 1e-6)
 
 
+def test_to_f16(driver: Driver, tmp_path: Path) -> None:
+    """zwk_to_f16: bit-exact binary16 (numpy's round to nearest even), ties and subnormals included."""
+    rng = np.random.default_rng(3)
+    n = 777
+    x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 12, n))).astype(np.float32)
+    x[:8] = [0.0, -0.0, 65520.0, 65519.99, 2.0**-25, 3 * 2.0**-26, 1.0 + 2.0**-11, -np.inf]
+    mem = Memory()
+    px = mem.put(x)
+    out = mem.put(np.zeros(n, np.uint16), align=2) + 2  # 2 mod 4: binary16 needs 2-byte alignment only
+    mem.data.extend(b"\0\0")
+    got = run(driver, tmp_path, "to_f16", mem, px, out, n)
+    assert np.array_equal(np.frombuffer(bytes(got[out:out + 2 * n]), np.uint16), x.astype(np.float16).view(np.uint16))
+
+
 # ---- norms and softmax ----------------------------------------------------------------
 
 
@@ -384,18 +398,22 @@ def attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: floa
     ],
 )
 @pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kv_f16", [False, True])
 def test_attention(
-    driver: Driver, tmp_path: Path, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int, causal: bool
+    driver: Driver, tmp_path: Path, seq_q: int, seq_kv: int, heads: int, kv_heads: int, hd: int, causal: bool,
+    kv_f16: bool,
 ) -> None:
     rng = np.random.default_rng(seq_q * 100 + seq_kv)
+    kv_type = np.float16 if kv_f16 else np.float32  # ZW_KV_F16 (flag 2): an f16 KV cache
     q = rng.standard_normal((seq_q, heads, hd)).astype(np.float32)
-    k = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
-    v = rng.standard_normal((seq_kv, kv_heads, hd)).astype(np.float32)
+    k = rng.standard_normal((seq_kv, kv_heads, hd)).astype(kv_type)
+    v = rng.standard_normal((seq_kv, kv_heads, hd)).astype(kv_type)
     scale = 1.0 / math.sqrt(hd)
     mem = Memory()
     pq, pk, pv, out = mem.put(q), mem.put(k), mem.put(v), mem.reserve(q.size)
     got = run(
-        driver, tmp_path, "attention", mem, pq, pk, pv, out, seq_q, seq_kv, heads, kv_heads, hd, scale, int(causal)
+        driver, tmp_path, "attention", mem, pq, pk, pv, out, seq_q, seq_kv, heads, kv_heads, hd, scale,
+        int(causal) | (2 if kv_f16 else 0),
     )
     close(view(got, out, q.size).reshape(q.shape), attention_reference(q, k, v, scale, causal), 1e-5, 1e-6)
 

@@ -27,6 +27,7 @@ from ops_harness import (
     ref_softmax,
     rel_err,
 )
+from quant_blocks import ABI
 
 F32_TOL = 1e-5  # max|got - ref| / max|ref|, for every op and weight dtype
 GGML_TYPE = {1: GGMLQuantizationType.F16, 2: GGMLQuantizationType.Q8_0, 3: GGMLQuantizationType.Q4_1}
@@ -198,6 +199,28 @@ def test_rope(inst: zerowasm.Instance, arena: Arena, adjacent: bool, d: int, pos
     assert rel_err(arena.get(px, (rows, heads, d)), ref) <= F32_TOL
 
 
+@pytest.mark.parametrize("n", [1, 7, 4099, heavy(300_003)])
+@pytest.mark.parametrize("offset", [0, 2])
+def test_to_f16(inst: zerowasm.Instance, arena: Arena, n: int, offset: int) -> None:
+    """Bit-exact binary16 (numpy's float32 -> float16: round to nearest even) of random values
+    and of edge cases: ties, subnormals, overflow to inf, infinities; NaN stays NaN.
+    out at 2 mod 4 (offset 2): f16 outputs need only 2-byte alignment."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * np.exp(rng.uniform(-20, 12, n))).astype(np.float32)
+    edges = np.array([0.0, -0.0, 1.0, 65504.0, 65519.99, 65520.0, -70000.0, np.inf, -np.inf, 6e-8, 3e-8, 2.9e-8,
+                      -6.1e-5, 1.0 + 2.0**-11, 1.0 + 3 * 2.0**-11, 2049.0, 2051.0, np.nan], np.float32)
+    x[: min(n, edges.size)] = edges[: min(n, edges.size)]
+    px = arena.put(x)
+    out = arena.alloc(2 * n + 2, align=4) + offset
+    inst.memory.view(out, 2 * n)[:] = 0xFF
+    inst.call("to_f16", px, out, n)
+    got = inst.memory.view(out, n, np.uint16).copy()
+    want = x.astype(np.float16).view(np.uint16)
+    nan = np.isnan(x)
+    assert np.array_equal(got[~nan], want[~nan])
+    assert np.isnan(got[nan].view(np.float16)).all()
+
+
 # Backends whose attention kernel caps head_dim (README "Known limits"); past it the op traps.
 ATTENTION_HEAD_DIM_LIMITS = {"vulkan": 1024}
 
@@ -224,18 +247,41 @@ ATTENTION_HEAD_DIM_LIMITS = {"vulkan": 1024}
 )
 def test_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
                    causal: bool) -> None:
+    check_attention(inst, arena, sq, skv, heads, kvh, d, causal, kv_f16=False)
+
+
+@pytest.mark.parametrize(
+    "sq,skv,heads,kvh,d,causal",
+    [(1, 1, 1, 1, 8, False), (3, 17, 9, 3, 64, True), (1, 40, 6, 2, 64, True), heavy(50, 70, 4, 2, 40, True),
+     (1, 1001, 4, 2, 20, True), (2, 1200, 6, 2, 32, True), heavy(20, 1100, 2, 1, 32, True), (1, 300, 4, 1, 256, True),
+     (2, 300, 10, 1, 516, True), (7, 3, 2, 1, 16, True)],
+)
+def test_attention_f16_kv(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
+                          causal: bool) -> None:
+    """ZW_KV_F16: K/V in binary16 (an f16 KV cache), against float64 on the same f16 values;
+    the CPU per-row and blocked paths, odd head_dim and key counts, GQA, split key ranges."""
+    check_attention(inst, arena, sq, skv, heads, kvh, d, causal, kv_f16=True)
+
+
+def check_attention(inst: zerowasm.Instance, arena: Arena, sq: int, skv: int, heads: int, kvh: int, d: int,
+                    causal: bool, kv_f16: bool) -> None:
     rng = np.random.default_rng(sq * 100 + skv)
+    kv_type = np.float16 if kv_f16 else np.float32
     q = rng.standard_normal((sq, heads, d)).astype(np.float32)
-    k = rng.standard_normal((skv, kvh, d)).astype(np.float32)
-    v = rng.standard_normal((skv, kvh, d)).astype(np.float32)
+    k = rng.standard_normal((skv, kvh, d)).astype(kv_type)
+    v = rng.standard_normal((skv, kvh, d)).astype(kv_type)
     pq, pk, pv, po = arena.put(q), arena.put(k), arena.put(v), arena.poisoned((sq, heads, d))
+    if kv_f16 and skv > 1:  # f16 K/V need only 2-byte alignment: V at 2 mod 4 too
+        pv = arena.alloc(v.nbytes + 2) + 2
+        inst.memory.view(pv, v.nbytes)[:] = v.view(np.uint8).ravel()
     scale = 1.0 / np.sqrt(d)
+    flags = int(causal) | (ABI["ZW_KV_F16"] if kv_f16 else 0)
     limit = ATTENTION_HEAD_DIM_LIMITS.get(inst.backend)
     if limit is not None and d > limit:  # a documented backend limit: a clean trap, nothing written
         with pytest.raises(zerowasm.Trap, match=f"head_dim {d} exceeds"):
-            inst.exports.attention(pq, pk, pv, po, sq, skv, heads, kvh, d, scale, int(causal))
+            inst.exports.attention(pq, pk, pv, po, sq, skv, heads, kvh, d, scale, flags)
         return
-    inst.exports.attention(pq, pk, pv, po, sq, skv, heads, kvh, d, scale, int(causal))
+    inst.exports.attention(pq, pk, pv, po, sq, skv, heads, kvh, d, scale, flags)
     assert rel_err(arena.get(po, (sq, heads, d)), ref_attention(q, k, v, np.float32(scale), causal)) <= F32_TOL
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from smollm_reference import ReferenceModel, ReferenceSession, cached_reference, greedy_many
+from smollm_reference import ReferenceModel, ReferenceSession, cached_reference, forward_many, greedy_many
 
 zerowasm = pytest.importorskip("zerowasm")
 from zerowasm.models import smollm  # noqa: E402
@@ -29,6 +29,11 @@ PROMPTS = [
     "What is the capital of France?",
 ]
 N_TOKENS = 32
+# Logits: a divergence from the reference is accepted only where the reference's own two best
+# tokens are closer than this, and the comparison ends there. The guest's logits differ from
+# the float64 reference's by ~1e-3 (f32 arithmetic, and K/V values on either side of a
+# binary16 rounding boundary in the f16 cache), so only such exact-looking ties can flip.
+TIE64 = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +97,22 @@ def reference_runs(reference: ReferenceModel, guest_runs: dict[str, tuple[list[i
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
-def test_greedy_and_logits_match_reference(model: smollm.SmolLM, guest_runs: dict, reference_runs: dict,
-                                           prompt: str) -> None:
-    _, logits, got = guest_runs[prompt]
+def test_greedy_and_logits_match_reference(model: smollm.SmolLM, reference: ReferenceModel, guest_runs: dict,
+                                           reference_runs: dict, prompt: str) -> None:
+    ids, logits, got = guest_runs[prompt]
     ref_logits, want = reference_runs[prompt]
     err = np.abs(logits - ref_logits).max() / np.abs(ref_logits).max()
     assert err < 1e-3, f"first-step logits relative error {err:.2e}"
     assert len(got) == N_TOKENS
-    assert got == want, f"guest {model.detokenize(got)!r} vs reference {model.detokenize(want)!r}"
+    step = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+    if step is None:
+        return
+    # The reference's logits at the first divergence, from the same history.
+    at = forward_many(reference, [ReferenceSession(reference)], [ids + got[:step]])[0]
+    gap = float(at[want[step]] - at[got[step]])
+    assert gap < TIE64, (f"step {step}: guest {got[step]}, reference {want[step]}, {gap:.4f} logits apart in the "
+                         f"reference: guest {model.detokenize(got)!r} vs reference {model.detokenize(want)!r}")
+    print(f"{prompt!r}: equal for {step} tokens, then a near tie in the reference ({gap:.2e} logits)")
 
 
 def test_follow_up_uses_the_cache_and_equals_replay(model: smollm.SmolLM) -> None:
@@ -128,7 +141,7 @@ def test_snapshot_restore_replays_exactly(model: smollm.SmolLM) -> None:
     with model.session(seed=11) as s:
         s.chat("Tell me a fun fact.", max_tokens=8, temperature=0.8, top_p=0.9)
         snap = s.snapshot()
-        kv_bytes = s.n_past * model.info["n_layer"] * 2 * model.info["kv_dim"] * 4
+        kv_bytes = s.n_past * model.info["n_layer"] * 2 * model.info["kv_dim"] * 2  # f16 K/V rows
         assert kv_bytes < len(snap.data) < kv_bytes + (1 << 16)  # the used KV rows, not the whole cache
         a = s.chat("Another one.", max_tokens=16, temperature=0.8, top_p=0.9)
         s.restore(snap)

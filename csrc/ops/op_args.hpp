@@ -95,6 +95,7 @@ constexpr uint32_t kMatmulAccumulate = ZW_ACCUMULATE;
 constexpr uint32_t kMatmulDTypeMask = ZW_B_DTYPE_MASK;
 constexpr int kMatmulDTypeShift = ZW_B_DTYPE_SHIFT;
 constexpr uint32_t kCausal = ZW_CAUSAL;             // softmax, attention
+constexpr uint32_t kKvF16 = ZW_KV_F16;              // attention
 constexpr uint32_t kRopeAdjacent = ZW_ROPE_ADJACENT;
 constexpr int32_t kPrefetchHost = ZW_HOST;           // zw.prefetch `where`
 constexpr int32_t kPrefetchDevice = ZW_DEVICE;
@@ -113,7 +114,8 @@ struct MatmulArgs {
   bool accumulate;
 };
 
-enum class Elementwise : uint8_t { add, mul, scale, gelu, silu, gelu_tanh };
+// to_f16: out holds n binary16 values (2n bytes), the rest n f32.
+enum class Elementwise : uint8_t { add, mul, scale, gelu, silu, gelu_tanh, to_f16 };
 
 // out[i] = f(a[i], b[i]); b is unused for the unary ops, s only for scale.
 // out is either disjoint from the inputs or exactly equal to one of them.
@@ -151,13 +153,14 @@ struct RopeArgs {
   bool adjacent;
 };
 
-// q, out: [seq_q, heads, head_dim]; k, v: [seq_kv, kv_heads, head_dim].
+// q, out: [seq_q, heads, head_dim] f32; k, v: [seq_kv, kv_heads, head_dim] of kv_type.
 // causal: query i sees keys j <= i + seq_kv - seq_q.
 struct AttentionArgs {
   Operand q, k, v, out;
   int32_t seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
   bool causal;
+  DType kv_type;  // of k and v: f32, or f16 (ZW_KV_F16)
 };
 
 // out[i,:] = f32(table[ids[i],:]); ids already checked to lie in [0, rows).

@@ -49,7 +49,7 @@ uint64_t issue_matmul(OpContext& ctx, const wasmtime_val_raw_t* args) {
 // add, mul (binary) and scale, gelu, silu, gelu_tanh (unary): out may alias an input exactly.
 template <Elementwise Op>
 uint64_t issue_elementwise(OpContext& ctx, const wasmtime_val_raw_t* args) {
-  static constexpr const char* kNames[] = {"add", "mul", "scale", "gelu", "silu", "gelu_tanh"};
+  static constexpr const char* kNames[] = {"add", "mul", "scale", "gelu", "silu", "gelu_tanh", "to_f16"};
   constexpr bool binary = Op == Elementwise::add || Op == Elementwise::mul;
   Raw r{args};
   ArgChecker ck(kNames[static_cast<int>(Op)], ctx.memory_size);
@@ -63,6 +63,21 @@ uint64_t issue_elementwise(OpContext& ctx, const wasmtime_val_raw_t* args) {
   ck.no_overlap("out", e.out, in_name, e.a, true);
   if (binary) ck.no_overlap("out", e.out, "b", e.b, true);
   if (Op == Elementwise::scale) e.s = r.f32(3);
+  ctx.executor.run(e);
+  return ck.bytes_touched();
+}
+
+// to_f16(x, out, n): x n f32, out n binary16, not overlapping at all (the sizes differ).
+uint64_t issue_to_f16(OpContext& ctx, const wasmtime_val_raw_t* args) {
+  Raw r{args};
+  ArgChecker ck("to_f16", ctx.memory_size);
+  ElementwiseArgs e{};
+  e.op = Elementwise::to_f16;
+  e.n = ck.dim("n", r.i32(2));
+  e.a = ck.span("x", r.ptr(0), uint64_t(e.n), 4, 4);
+  e.b = e.a;
+  e.out = ck.span("out", r.ptr(1), uint64_t(e.n), 2, 2);
+  ck.no_overlap("out", e.out, "x", e.a, false);
   ctx.executor.run(e);
   return ck.bytes_touched();
 }
@@ -132,7 +147,7 @@ uint64_t issue_rope(OpContext& ctx, const wasmtime_val_raw_t* args) {
 uint64_t issue_attention(OpContext& ctx, const wasmtime_val_raw_t* args) {
   Raw r{args};
   ArgChecker ck("attention", ctx.memory_size);
-  ck.flags(r.u32(10), kCausal);
+  ck.flags(r.u32(10), kCausal | kKvF16);
   AttentionArgs a{};
   a.seq_q = ck.dim("seq_q", r.i32(4));
   a.seq_kv = ck.dim("seq_kv", r.i32(5));
@@ -141,14 +156,16 @@ uint64_t issue_attention(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.head_dim = ck.dim("head_dim", r.i32(8));
   a.scale = r.f32(9);
   a.causal = r.u32(10) & kCausal;
+  a.kv_type = (r.u32(10) & kKvF16) ? DType::f16 : DType::f32;
   if (a.heads % a.kv_heads)
     ck.fail("heads = " + std::to_string(a.heads) + " is not a multiple of kv_heads = " +
             std::to_string(a.kv_heads));
   uint64_t q_elems = ck.product("seq_q*heads*head_dim", {uint64_t(a.seq_q), uint64_t(a.heads), uint64_t(a.head_dim)});
   uint64_t kv_elems = ck.product("seq_kv*kv_heads*head_dim", {uint64_t(a.seq_kv), uint64_t(a.kv_heads), uint64_t(a.head_dim)});
   a.q = ck.span("q", r.ptr(0), q_elems, 4, 4);
-  a.k = ck.span("k", r.ptr(1), kv_elems, 4, 4);
-  a.v = ck.span("v", r.ptr(2), kv_elems, 4, 4);
+  const uint64_t kv_size = a.kv_type == DType::f16 ? 2 : 4;
+  a.k = ck.span("k", r.ptr(1), kv_elems, kv_size, kv_size);
+  a.v = ck.span("v", r.ptr(2), kv_elems, kv_size, kv_size);
   a.out = ck.span("out", r.ptr(3), q_elems, 4, 4);
   ck.no_overlap("out", a.out, "q", a.q, false);
   ck.no_overlap("out", a.out, "k", a.k, false);
@@ -231,6 +248,7 @@ constexpr OpDef kOps[] = {
     {"advise", "iii", issue_hint<false>},
     // Added to ABI v1 after the rest (indices above are stable: the fuzz corpus uses them).
     {"gelu_tanh", "iii", issue_elementwise<Elementwise::gelu_tanh>},
+    {"to_f16", "iii", issue_to_f16},
 };
 
 }  // namespace
@@ -265,6 +283,7 @@ std::vector<std::pair<std::string, int64_t>> abi_constants() {
       {"ZW_B_DTYPE_SHIFT", abi::kMatmulDTypeShift},
       {"ZW_B_DTYPE_MASK", abi::kMatmulDTypeMask},
       {"ZW_CAUSAL", abi::kCausal},
+      {"ZW_KV_F16", abi::kKvF16},
       {"ZW_ROPE_ADJACENT", abi::kRopeAdjacent},
       {"ZW_HOST", abi::kPrefetchHost},
       {"ZW_DEVICE", abi::kPrefetchDevice},

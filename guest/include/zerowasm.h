@@ -55,6 +55,9 @@ ZW_IMPORT("scale") void zw_scale(const float *x, float *out, int32_t n, float s)
 ZW_IMPORT("gelu") void zw_gelu(const float *x, float *out, int32_t n);
 ZW_IMPORT("silu") void zw_silu(const float *x, float *out, int32_t n);
 ZW_IMPORT("gelu_tanh") void zw_gelu_tanh(const float *x, float *out, int32_t n);
+/* out[i] = x[i] as IEEE binary16 (round to nearest even; out 2-byte aligned, not overlapping
+ * x): how an f16 KV cache is written (zw_attention's ZW_KV_F16). */
+ZW_IMPORT("to_f16") void zw_to_f16(const float *x, void *out, int32_t n);
 
 /* Per row of cols: (x - mean) / sqrt(var + eps) * gamma + beta. */
 ZW_IMPORT("layernorm")
@@ -76,12 +79,12 @@ ZW_IMPORT("rope")
 void zw_rope(const float *x, float *out, int32_t rows, int32_t heads, int32_t head_dim,
              int32_t pos0, float theta, uint32_t flags);
 
-/* Scaled dot-product attention. q, out: [seq_q, heads, head_dim];
- * k, v: [seq_kv, kv_heads, head_dim]; heads % kv_heads == 0 (GQA: query head h
- * uses kv head h / (heads / kv_heads)). ZW_CAUSAL: query i sees keys
- * j <= i + seq_kv - seq_q. out must not overlap q, k or v. */
+/* Scaled dot-product attention. q, out: [seq_q, heads, head_dim] f32;
+ * k, v: [seq_kv, kv_heads, head_dim], f32 or with ZW_KV_F16 binary16;
+ * heads % kv_heads == 0 (GQA: query head h uses kv head h / (heads / kv_heads)).
+ * ZW_CAUSAL: query i sees keys j <= i + seq_kv - seq_q. out must not overlap q, k or v. */
 ZW_IMPORT("attention")
-void zw_attention(const float *q, const float *k, const float *v, float *out, int32_t seq_q,
+void zw_attention(const float *q, const void *k, const void *v, float *out, int32_t seq_q,
                   int32_t seq_kv, int32_t heads, int32_t kv_heads, int32_t head_dim, float scale,
                   uint32_t flags);
 

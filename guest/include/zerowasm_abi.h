@@ -54,6 +54,8 @@
 
 /* softmax / attention flags */
 #define ZW_CAUSAL 1u
+/* attention flag: k and v hold IEEE binary16 (2-byte aligned), e.g. an f16 KV cache */
+#define ZW_KV_F16 2u
 
 /* rope flags: rotate pairs (2i, 2i+1) (GGUF / llama.cpp); else (i, i + d/2) */
 #define ZW_ROPE_ADJACENT 1u

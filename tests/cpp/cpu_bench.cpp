@@ -92,12 +92,12 @@ int run_bench(Arena& ar, Executor& ex, const std::string& only) {
          best_time([&] { ex.run(RopeArgs{f32s(ox, 9 * 64), f32s(oz, 9 * 64), 1, 9, 64, 100, 1e5f, true}); }, 100000));
   report("attention decode q=1 kv=256 9/3 heads d=64",
          best_time([&] { ex.run(AttentionArgs{f32s(ox, 9 * 64), f32s(oy, 256 * 3 * 64), f32s(ov, 256 * 3 * 64),
-                                                 f32s(oz, 9 * 64), 1, 256, 9, 3, 64, 0.125f, true}); },
+                                                 f32s(oz, 9 * 64), 1, 256, 9, 3, 64, 0.125f, true, DType::f32}); },
                    20000));
   report("attention prefill 128x128 12 heads d=32",
          best_time([&] { ex.run(AttentionArgs{f32s(ox, 128 * 12 * 32), f32s(oy, 128 * 12 * 32),
                                                  f32s(ov, 128 * 12 * 32), f32s(oz, 128 * 12 * 32), 128, 128, 12,
-                                                 12, 32, 0.17f, false}); },
+                                                 12, 32, 0.17f, false, DType::f32}); },
                    500));
   return 0;
 }

@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 
 OPS = ["matmul", "add", "mul", "scale", "gelu", "silu", "layernorm", "rmsnorm", "softmax", "rope",
-       "attention", "gather", "sync", "prefetch", "advise", "gelu_tanh"]
+       "attention", "gather", "sync", "prefetch", "advise", "gelu_tanh", "to_f16"]
 K = 16384  # offset unit
 
 
@@ -43,12 +43,13 @@ SEEDS: dict[str, list[list[tuple[int, int]]]] = {
     "softmax": [[ptr(0), ptr(K), dim(4), dim(30), fl(1.0), raw(c)] for c in (0, 1)],
     "rope": [[ptr(0), ptr(K), dim(3), dim(2), dim(8), dim(5), fl(10000.0), raw(a)] for a in (0, 1)],
     "attention": [[ptr(0), ptr(K), ptr(2 * K), ptr(3 * K), dim(3), dim(5), dim(4), dim(2), dim(8), fl(0.35), raw(c)]
-                  for c in (0, 1)],
+                  for c in (0, 1, 2, 3)],
     "gather": [[ptr(0), dim(10), ptr(4 * K), ptr(5 * K), dim(4), dim(32), raw(t)] for t in (0, 1, 2, 3)],
     "sync": [[]],
     "prefetch": [[ptr(0), dim(100), raw(0)]],
     "advise": [[ptr(0), dim(100), raw(1)]],
     "gelu_tanh": [[ptr(0), ptr(K), dim(100)]],
+    "to_f16": [[ptr(0), ptr(K), dim(100)]],
 }
 
 

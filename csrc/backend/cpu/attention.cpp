@@ -7,6 +7,7 @@
 //    (query, head), where packing K/V would cost as much as the dots.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_util.hpp"
@@ -33,9 +34,13 @@ struct SplitStates;
 struct Shape {
   int seq_q, seq_kv, heads, kv_heads, d;
   float scale;
-  bool causal;
+  bool causal, kv_f16;  // K/V elements: binary16 or f32
   int group() const { return heads / kv_heads; }
-  size_t kv_stride() const { return static_cast<size_t>(kv_heads) * d; }
+  size_t kv_elem() const { return kv_f16 ? 2 : 4; }
+  size_t kv_stride() const { return static_cast<size_t>(kv_heads) * d * kv_elem(); }  // bytes between keys
+  const uint8_t* kv_head_base(const uint8_t* kv, int kv_head) const {
+    return kv + static_cast<size_t>(kv_head) * d * kv_elem();
+  }
   // Keys query i sees: j <= i + seq_kv - seq_q when causal; may be 0.
   int visible(int i) const {
     long long last = causal ? static_cast<long long>(i) + seq_kv - seq_q : seq_kv - 1;
@@ -50,6 +55,14 @@ struct Shape {
 int key_block(int d) {
   constexpr int kFloats = 1 << 16;  // 256 KiB of packed K (or V) at most
   return std::clamp(kFloats / d, NR, 512) / NR * NR;
+}
+
+// Element t of a K/V row: f32, or binary16 (2-byte aligned at best: read byte-wise).
+inline float kv_at(const uint8_t* row, int t, bool f16) {
+  if (f16) return zw_f16_to_f32(zw_load_u16le(row + 2 * static_cast<size_t>(t)));
+  float x;
+  std::memcpy(&x, row + 4 * static_cast<size_t>(t), 4);
+  return x;
 }
 
 // Online-softmax state of one output row: running max and normalizer (the
@@ -87,18 +100,18 @@ constexpr int kRowKeyBlock = 128;
 
 // Folds keys [j0, j1) (j1 > j0) of one KV head into the online-softmax states
 // of `heads` query heads q[g * d] (acc[g * d] their unnormalized outputs).
-void attend_keys(const gemm::Kernels& kern, const float* q, const float* k, const float* v, size_t stride, int j0,
-                 int j1, int heads, int d, float scale, int block, float* scores, float* acc, RowState* state) {
+void attend_keys(const gemm::Kernels& kern, const float* q, const uint8_t* k, const uint8_t* v, size_t stride,
+                 bool f16, int j0, int j1, int heads, int d, float scale, int block, float* scores, float* acc,
+                 RowState* state) {
   for (int b0 = j0; b0 < j1; b0 += block) {
     int n = std::min(block, j1 - b0);
-    const float* kb = k + static_cast<size_t>(b0) * stride;
-    kern.key_dots(q, heads, kb, stride, n, d, scale, scores, block);
+    kern.key_dots(q, heads, k + static_cast<size_t>(b0) * stride, stride, f16, n, d, scale, scores, block);
     for (int g = 0; g < heads; ++g) {
       float rescale = state[g].absorb(scores + static_cast<size_t>(g) * block, n, n);
       if (rescale != 1.0f)
         for (int t = 0; t < d; ++t) acc[g * d + t] *= rescale;
     }
-    kern.add_weighted_rows(scores, block, heads, v + static_cast<size_t>(b0) * stride, stride, n, d, acc);
+    kern.add_weighted_rows(scores, block, heads, v + static_cast<size_t>(b0) * stride, stride, f16, n, d, acc);
   }
 }
 
@@ -125,7 +138,7 @@ struct RowItems {
   size_t partial_floats() const { return 2 + static_cast<size_t>(sh.d); }
 };
 
-void attention_rows(const float* q, const float* k, const float* v, float* out, const Shape& sh) {
+void attention_rows(const float* q, const uint8_t* k, const uint8_t* v, float* out, const Shape& sh) {
   ThreadPool& pool = ThreadPool::instance();
   const gemm::Kernels& kern = gemm::active_kernels();
   const int d = sh.d, block = std::min(key_block(d), kRowKeyBlock);
@@ -154,8 +167,8 @@ void attention_rows(const float* q, const float* k, const float* v, float* out, 
       RowState state[kMaxHeadsPerItem];
       std::fill(acc, acc + static_cast<size_t>(n) * d, 0.0f);
       if (j1 > j0)
-        attend_keys(kern, q + it.offset(unit), k + static_cast<size_t>(kv_head) * d, v + static_cast<size_t>(kv_head) * d,
-                    sh.kv_stride(), j0, j1, n, d, sh.scale, block, scores, acc, state);
+        attend_keys(kern, q + it.offset(unit), sh.kv_head_base(k, kv_head), sh.kv_head_base(v, kv_head),
+                    sh.kv_stride(), sh.kv_f16, j0, j1, n, d, sh.scale, block, scores, acc, state);
       for (int g = 0; g < n; ++g) {
         const float* a = acc + static_cast<size_t>(g) * d;
         if (splits > 1) {
@@ -219,15 +232,16 @@ struct HeadRows {
 // `keys` keys of K^T as NR-key strips (d x NR, d-major) and of V as NR-column
 // strips (keys x NR, key-major), zero padded: the microkernel's B layout for
 // S = Q.K^T and O = P.V.
-void pack_kv(const float* k, const float* v, const Shape& sh, int keys, float* kp, float* vp) {
+void pack_kv(const uint8_t* k, const uint8_t* v, const Shape& sh, int keys, float* kp, float* vp) {
   size_t stride = sh.kv_stride();
+  const bool f16 = sh.kv_f16;
   int kstrips = (keys + NR - 1) / NR;
   for (int s = 0; s < kstrips; ++s) {
     float* strip = kp + static_cast<size_t>(s) * sh.d * NR;
     for (int j = 0; j < NR; ++j) {
       int key = s * NR + j;
-      const float* row = k + static_cast<size_t>(key) * stride;
-      for (int t = 0; t < sh.d; ++t) strip[t * NR + j] = key < keys ? row[t] : 0.0f;
+      const uint8_t* row = k + static_cast<size_t>(key) * stride;
+      for (int t = 0; t < sh.d; ++t) strip[t * NR + j] = key < keys ? kv_at(row, t, f16) : 0.0f;
     }
   }
   int vstrips = (sh.d + NR - 1) / NR;
@@ -235,9 +249,9 @@ void pack_kv(const float* k, const float* v, const Shape& sh, int keys, float* k
     float* strip = vp + static_cast<size_t>(s) * keys * NR;
     int cols = std::min(NR, sh.d - s * NR);
     for (int key = 0; key < keys; ++key) {
-      const float* row = v + static_cast<size_t>(key) * stride + s * NR;
+      const uint8_t* row = v + static_cast<size_t>(key) * stride;
       float* dst = strip + static_cast<size_t>(key) * NR;
-      for (int j = 0; j < cols; ++j) dst[j] = row[j];
+      for (int j = 0; j < cols; ++j) dst[j] = kv_at(row, s * NR + j, f16);
       for (int j = cols; j < NR; ++j) dst[j] = 0.0f;
     }
   }
@@ -245,7 +259,7 @@ void pack_kv(const float* k, const float* v, const Shape& sh, int keys, float* k
 
 // Rows [r0, r1) (at most kRowsPerTask) of one KV head: K/V are packed one key
 // block at a time and every MR-row block of the task folds it in.
-void attention_block_task(const float* q, const float* k, const float* v, float* out,
+void attention_block_task(const float* q, const uint8_t* k, const uint8_t* v, float* out,
                           const Shape& sh, const gemm::Kernels& kern, int kv_head, int r0, int r1) {
   HeadRows rows{sh, kv_head};
   const int d = sh.d, vstrips = (d + NR - 1) / NR, dpad = vstrips * NR;
@@ -267,8 +281,8 @@ void attention_block_task(const float* q, const float* k, const float* v, float*
     }
   }
   const size_t stride = sh.kv_stride();
-  const float* kh = k + static_cast<size_t>(kv_head) * d;
-  const float* vh = v + static_cast<size_t>(kv_head) * d;
+  const uint8_t* kh = sh.kv_head_base(k, kv_head);
+  const uint8_t* vh = sh.kv_head_base(v, kv_head);
 
   for (int j0 = 0; j0 < keys; j0 += block) {
     int nk = std::min(block, keys - j0);
@@ -313,7 +327,7 @@ void attention_block_task(const float* q, const float* k, const float* v, float*
   }
 }
 
-void attention_blocked(const float* q, const float* k, const float* v, float* out, const Shape& sh) {
+void attention_blocked(const float* q, const uint8_t* k, const uint8_t* v, float* out, const Shape& sh) {
   const gemm::Kernels& kern = gemm::active_kernels();
   int rows = sh.seq_q * sh.group();
   int chunks = (rows + kRowsPerTask - 1) / kRowsPerTask;
@@ -329,9 +343,9 @@ void attention_blocked(const float* q, const float* k, const float* v, float* ou
 
 }  // namespace
 
-void attention(const float* q, const float* k, const float* v, float* out, int seq_q, int seq_kv,
-               int heads, int kv_heads, int head_dim, float scale, bool causal) {
-  Shape sh{seq_q, seq_kv, heads, kv_heads, head_dim, scale, causal};
+void attention(const float* q, const uint8_t* k, const uint8_t* v, float* out, int seq_q, int seq_kv,
+               int heads, int kv_heads, int head_dim, float scale, bool causal, bool kv_f16) {
+  Shape sh{seq_q, seq_kv, heads, kv_heads, head_dim, scale, causal, kv_f16};
   // Below a few blocks of rows per head, packing K/V costs about what it saves;
   // past kMaxBlockedHeadDim the packed buffers would outgrow their fixed budget.
   if (seq_q * sh.group() >= 2 * MR && head_dim <= kMaxBlockedHeadDim)
@@ -346,23 +360,44 @@ namespace zw::cpu::gemm {
 
 // dot_lanes8 inlined into one multiversioned body: calling a dispatched
 // function per key costs more than a d=32 dot itself.
-ZW_MULTIVERSION void key_dots_generic(const float* q, int heads, const float* k, size_t stride, int keys, int d,
-                                      float scale, float* scores, int lds) {
+ZW_MULTIVERSION void key_dots_generic(const float* q, int heads, const uint8_t* k, size_t stride, bool f16, int keys,
+                                      int d, float scale, float* scores, int lds) {
+  float row[kMaxBlockedHeadDim];  // f16 keys: converted once per key for all heads
   for (int j = 0; j < keys; ++j) {
-    const float* kj = k + static_cast<size_t>(j) * stride;
-    for (int g = 0; g < heads; ++g)
-      scores[static_cast<size_t>(g) * lds + j] = scale * dot_lanes8(q + static_cast<size_t>(g) * d, kj, d);
+    const uint8_t* kj = k + static_cast<size_t>(j) * stride;
+    for (int t0 = 0; t0 < d; t0 += kMaxBlockedHeadDim) {  // d may exceed the buffer: in slices
+      int n = std::min(d - t0, kMaxBlockedHeadDim);
+      const float* kt = reinterpret_cast<const float*>(kj) + t0;
+      if (f16) {
+        for (int t = 0; t < n; ++t) row[t] = zw_f16_to_f32(zw_load_u16le(kj + 2 * static_cast<size_t>(t0 + t)));
+        kt = row;
+      }
+      for (int g = 0; g < heads; ++g) {
+        float dot = dot_lanes8(q + static_cast<size_t>(g) * d + t0, kt, n);
+        float* s = scores + static_cast<size_t>(g) * lds + j;
+        *s = t0 == 0 ? scale * dot : *s + scale * dot;
+      }
+    }
   }
 }
 
-ZW_MULTIVERSION void add_weighted_rows_generic(const float* p, int lds, int heads, const float* v, size_t stride,
-                                               int keys, int d, float* acc) {
+ZW_MULTIVERSION void add_weighted_rows_generic(const float* p, int lds, int heads, const uint8_t* v, size_t stride,
+                                               bool f16, int keys, int d, float* acc) {
+  float row[kMaxBlockedHeadDim];
   for (int j = 0; j < keys; ++j) {
-    const float* vj = v + static_cast<size_t>(j) * stride;
-    for (int g = 0; g < heads; ++g) {
-      float pj = p[static_cast<size_t>(g) * lds + j];
-      float* a = acc + static_cast<size_t>(g) * d;
-      for (int t = 0; t < d; ++t) a[t] += pj * vj[t];
+    const uint8_t* vj = v + static_cast<size_t>(j) * stride;
+    for (int t0 = 0; t0 < d; t0 += kMaxBlockedHeadDim) {
+      int n = std::min(d - t0, kMaxBlockedHeadDim);
+      const float* vt = reinterpret_cast<const float*>(vj) + t0;
+      if (f16) {
+        for (int t = 0; t < n; ++t) row[t] = zw_f16_to_f32(zw_load_u16le(vj + 2 * static_cast<size_t>(t0 + t)));
+        vt = row;
+      }
+      for (int g = 0; g < heads; ++g) {
+        float pj = p[static_cast<size_t>(g) * lds + j];
+        float* a = acc + static_cast<size_t>(g) * d + t0;
+        for (int t = 0; t < n; ++t) a[t] += pj * vt[t];
+      }
     }
   }
 }

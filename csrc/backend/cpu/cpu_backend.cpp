@@ -25,6 +25,7 @@ class CpuExecutor final : public Executor {
     cpu::matmul(f32(a.a), bytes(a.b), a.b_type, f32(a.c), a.m, a.n, a.k, a.accumulate);
   }
   void run(const ElementwiseArgs& a) override {
+    if (a.op == Elementwise::to_f16) return cpu::to_f16(f32(a.a), bytes(a.out), static_cast<size_t>(a.n));
     bool binary = a.op == Elementwise::add || a.op == Elementwise::mul;
     cpu::elementwise(a.op, f32(a.a), binary ? f32(a.b) : nullptr, f32(a.out),
                      static_cast<size_t>(a.n), a.s);
@@ -42,8 +43,8 @@ class CpuExecutor final : public Executor {
     cpu::rope(f32(a.x), f32(a.out), a.rows, a.heads, a.head_dim, a.pos0, a.theta, a.adjacent);
   }
   void run(const AttentionArgs& a) override {
-    cpu::attention(f32(a.q), f32(a.k), f32(a.v), f32(a.out), a.seq_q, a.seq_kv, a.heads,
-                   a.kv_heads, a.head_dim, a.scale, a.causal);
+    cpu::attention(f32(a.q), bytes(a.k), bytes(a.v), f32(a.out), a.seq_q, a.seq_kv, a.heads,
+                   a.kv_heads, a.head_dim, a.scale, a.causal, a.kv_type == DType::f16);
   }
   void run(const GatherArgs& a) override {
     const auto* ids = reinterpret_cast<const int32_t*>(bytes(a.ids));

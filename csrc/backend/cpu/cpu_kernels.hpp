@@ -20,6 +20,8 @@ void matmul(const float* a, const uint8_t* b, DType b_type, float* c, int m, int
 
 // ---- Elementwise ----
 void elementwise(Elementwise op, const float* a, const float* b, float* out, size_t n, float s);
+// out: n binary16 (2-byte aligned at best), rounded to nearest even.
+void to_f16(const float* x, uint8_t* out, size_t n);
 
 // ---- Per-row ops ----
 void layernorm(const float* x, const float* gamma, const float* beta, float* out, int rows,
@@ -28,8 +30,8 @@ void rmsnorm(const float* x, const float* gamma, float* out, int rows, int cols,
 void softmax(const float* x, float* out, int rows, int cols, float scale, bool causal);
 void rope(const float* x, float* out, int rows, int heads, int head_dim, int pos0, float theta,
           bool adjacent);
-void attention(const float* q, const float* k, const float* v, float* out, int seq_q, int seq_kv,
-               int heads, int kv_heads, int head_dim, float scale, bool causal);
+void attention(const float* q, const uint8_t* k, const uint8_t* v, float* out, int seq_q, int seq_kv,
+               int heads, int kv_heads, int head_dim, float scale, bool causal, bool kv_f16);
 // Rows whose id is outside [0, rows) come out as zeros (validation already
 // rejects them; this only keeps a racing guest from reading out of bounds).
 void gather(const uint8_t* table, int rows, DType type, const int32_t* ids, float* out, int n,

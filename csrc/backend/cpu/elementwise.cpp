@@ -32,6 +32,12 @@ ZW_MULTIVERSION void silu_loop(const float* a, float* out, size_t n) {
 ZW_MULTIVERSION void gelu_tanh_loop(const float* a, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = zw_gelu_tanh(a[i]);
 }
+ZW_MULTIVERSION void to_f16_loop(const float* x, uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    zw_u16 h = zw_f32_to_f16(x[i]);
+    std::memcpy(out + 2 * i, &h, 2);  // little-endian hosts only (as everywhere here)
+  }
+}
 
 ZW_MULTIVERSION void f16_row(const uint8_t* src, float* out, int count) {
   for (int i = 0; i < count; ++i) out[i] = zw_f16_to_f32(zw_load_u16le(src + 2 * i));
@@ -66,7 +72,15 @@ void elementwise(Elementwise op, const float* a, const float* b, float* out, siz
       case Elementwise::gelu: gelu_loop(a + begin, out + begin, len); break;
       case Elementwise::silu: silu_loop(a + begin, out + begin, len); break;
       case Elementwise::gelu_tanh: gelu_tanh_loop(a + begin, out + begin, len); break;
+      case Elementwise::to_f16: break;  // to_f16(): its output is not f32
     }
+  });
+}
+
+void to_f16(const float* x, uint8_t* out, size_t n) {
+  ThreadPool& pool = ThreadPool::instance();
+  pool.parallel_for(n, pool.grain_for(n, 65536, 1), [&](size_t begin, size_t end) {
+    to_f16_loop(x + begin, out + 2 * begin, end - begin);
   });
 }
 

@@ -41,14 +41,15 @@ using PackB = void (*)(const uint8_t* b, size_t row_bytes, DType type, int nb, i
                        float* out);
 
 // Decode attention's two products over one KV head's keys, for `heads` (<=
-// kMaxAttendHeads) query heads sharing it; K/V rows are `stride` floats apart:
+// kMaxAttendHeads) query heads sharing it; K/V rows are `stride` bytes apart,
+// f32 or (f16) binary16:
 //   KeyDots:         scores[g * lds + j] = scale * dot(q_g, k_j)   (q_g = q + g * d)
 //   AddWeightedRows: acc[g * d + t] += sum_j p[g * lds + j] * v_j[t]
 // Each key (value) row is read once for all heads.
 constexpr int kMaxAttendHeads = 8;
-using KeyDots = void (*)(const float* q, int heads, const float* k, size_t stride, int keys, int d,
+using KeyDots = void (*)(const float* q, int heads, const uint8_t* k, size_t stride, bool f16, int keys, int d,
                          float scale, float* scores, int lds);
-using AddWeightedRows = void (*)(const float* p, int lds, int heads, const float* v, size_t stride,
+using AddWeightedRows = void (*)(const float* p, int lds, int heads, const uint8_t* v, size_t stride, bool f16,
                                  int keys, int d, float* acc);
 
 struct Kernels {
@@ -66,10 +67,10 @@ const Kernels& active_kernels();
 // nullptr where the build or the CPU lacks the ISA.
 const Kernels* avx2_kernels();
 RowDots row_dots_avx2();  // gemv_x86.cpp
-void key_dots_generic(const float* q, int heads, const float* k, size_t stride, int keys, int d, float scale,
-                      float* scores, int lds);  // attention.cpp
-void add_weighted_rows_generic(const float* p, int lds, int heads, const float* v, size_t stride, int keys, int d,
-                               float* acc);  // attention.cpp
+void key_dots_generic(const float* q, int heads, const uint8_t* k, size_t stride, bool f16, int keys, int d,
+                      float scale, float* scores, int lds);  // attention.cpp
+void add_weighted_rows_generic(const float* p, int lds, int heads, const uint8_t* v, size_t stride, bool f16,
+                               int keys, int d, float* acc);  // attention.cpp
 KeyDots key_dots_avx2();                  // attention_x86.cpp
 AddWeightedRows add_weighted_rows_avx2();  // attention_x86.cpp
 

@@ -195,6 +195,10 @@ void CudaExecutor::run(const ElementwiseArgs& a) {
     case Elementwise::gelu: k = Kernel::zw_ew_gelu, op = "zw.gelu"; break;
     case Elementwise::silu: k = Kernel::zw_ew_silu, op = "zw.silu"; break;
     case Elementwise::gelu_tanh: k = Kernel::zw_ew_gelu_tanh, op = "zw.gelu_tanh"; break;
+    case Elementwise::to_f16:
+      launch(Kernel::zw_to_f16, "zw.to_f16", grid_stride_blocks(*device_, static_cast<uint64_t>(a.n), kElementwiseThreads),
+             kElementwiseThreads, 0, p);
+      return;
   }
   const uint64_t misaligned = (p.a | p.out | (binary ? p.b : 0)) & 15;
   p.vec4 = misaligned == 0 ? 1 : 0;
@@ -255,6 +259,7 @@ void CudaExecutor::run(const AttentionArgs& a) {
   p.head_dim = a.head_dim;
   p.scale = a.scale;
   p.causal = a.causal ? 1 : 0;
+  p.kv_f16 = a.kv_type == DType::f16 ? 1 : 0;
   // Shared memory: q and the output accumulator (head_dim floats each) plus
   // one score per key of a chunk; chunks shrink for very large head_dim.
   const uint64_t budget = kMaxSharedDefault - kStaticSharedReserve;

@@ -160,6 +160,7 @@ EncodePlan plan_encode(const ElementwiseArgs& args, const DeviceLimits& device) 
     case Elementwise::gelu: kernel = Kernel::gelu; op = "gelu"; break;
     case Elementwise::silu: kernel = Kernel::silu; op = "silu"; break;
     case Elementwise::gelu_tanh: kernel = Kernel::gelu_tanh; op = "gelu_tanh"; break;
+    case Elementwise::to_f16: kernel = Kernel::to_f16; op = "to_f16"; break;
   }
   const bool binary = args.op == Elementwise::add || args.op == Elementwise::mul;
   PipelineLimits limits;
@@ -227,7 +228,8 @@ EncodePlan plan_encode(const RopeArgs& args, const DeviceLimits& device) {
 EncodePlan plan_encode(const AttentionArgs& args, const DeviceLimits& device) {
   const uint64_t hd = static_cast<uint64_t>(args.head_dim);
   const ZwAttentionParams params{u32(args.seq_q), u32(args.seq_kv),   u32(args.heads), u32(args.kv_heads),
-                                 u32(hd),         args.scale, args.causal ? 1u : 0u};
+                                 u32(hd),         args.scale,
+                                 (args.causal ? abi::kCausal : 0u) | (args.kv_type == DType::f16 ? abi::kKvF16 : 0u)};
   PipelineLimits limits;
   EncodePlan plan = start("attention", Kernel::attention, device,
                           {{0, args.q}, {1, args.k}, {2, args.v}, {3, args.out}}, 4, params, &limits);

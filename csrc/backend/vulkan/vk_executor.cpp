@@ -29,6 +29,7 @@ uint32_t ew_code(Elementwise op) {
     case Elementwise::gelu: return 3;
     case Elementwise::silu: return 4;
     case Elementwise::gelu_tanh: return 5;
+    case Elementwise::to_f16: return 6;
   }
   return 0;
 }
@@ -40,6 +41,7 @@ const char* ew_name(Elementwise op) {
     case Elementwise::gelu: return "zw.gelu";
     case Elementwise::silu: return "zw.silu";
     case Elementwise::gelu_tanh: return "zw.gelu_tanh";
+    case Elementwise::to_f16: return "zw.to_f16";
   }
   return "zw.?";
 }
@@ -528,7 +530,7 @@ void VulkanExecutor::run(const AttentionArgs& a) {
   p.kv_heads = static_cast<uint32_t>(a.kv_heads);
   p.head_dim = static_cast<uint32_t>(a.head_dim);
   p.scale = a.scale;
-  p.causal = a.causal ? 1 : 0;
+  p.flags = (a.causal ? abi::kCausal : 0u) | (a.kv_type == DType::f16 ? abi::kKvF16 : 0u);
   dispatch(Kernel::attention, "zw.attention", u64(a.seq_q) * u64(a.heads), p);
 }
 

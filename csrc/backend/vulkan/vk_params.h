@@ -43,7 +43,7 @@ struct AttentionPush {  // shaders/attention.comp
   uint64_t q, k, v, out;
   uint32_t seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
-  uint32_t causal, pad;
+  uint32_t flags, pad;  // ZW_CAUSAL | ZW_KV_F16
 };
 
 struct GatherPush {  // shaders/gather.comp

@@ -201,7 +201,7 @@ static session_header *session(int32_t slot) {
 }
 
 static int32_t *session_tokens(session_header *h) { return (int32_t *)(h + 1); }
-static float *session_kv(session_header *h) { return (float *)((uint8_t *)h + h->kv_offset); }
+static llm_kv *session_kv(session_header *h) { return (llm_kv *)((uint8_t *)h + h->kv_offset); }
 
 EXPORT("llm_session_new") int32_t llm_session_new(int32_t n_ctx) {
   if (!g_loaded) return guest_fail(-1, "no model loaded");
@@ -276,10 +276,10 @@ EXPORT("llm_session_tokens") const int32_t *llm_session_tokens(int32_t slot) {
 /* ---- snapshots ------------------------------------------------------------------ */
 
 #define SNAPSHOT_MAGIC 0x4E534D4Cu /* "LMSN" */
-#define SNAPSHOT_VERSION 1u
+#define SNAPSHOT_VERSION 2u /* 2: the KV rows are f16 (1 held f32) */
 
 /* A snapshot: this header, then int32 tokens[n_tokens], then for each layer
- * its K rows and its V rows [n_past][kv_dim] (f32). The checksum covers every
+ * its K rows and its V rows [n_past][kv_dim] (llm_kv: f16). The checksum covers every
  * byte but its own. The host keeps snapshots as opaque bytes. */
 typedef struct {
   uint32_t magic, version, header_bytes, total_bytes;
@@ -321,7 +321,7 @@ static uint64_t snapshot_checksum(const uint8_t *blob, size_t total) {
 /* Bytes of a snapshot of n_tokens tokens, n_past of them cached (0 when it
  * would not fit in an int32). */
 static uint64_t snapshot_bytes(int32_t n_past, int32_t n_tokens) {
-  uint64_t kv = (uint64_t)g_model.n_layer * 2u * (uint64_t)n_past * (uint64_t)g_model.kv_dim * 4u;
+  uint64_t kv = (uint64_t)g_model.n_layer * 2u * (uint64_t)n_past * (uint64_t)g_model.kv_dim * sizeof(llm_kv);
   uint64_t total = sizeof(snapshot_header) + 4u * (uint64_t)n_tokens + kv;
   return total <= INT32_MAX ? total : 0;
 }
@@ -356,8 +356,8 @@ EXPORT("llm_snapshot_write") int32_t llm_snapshot_write(int32_t slot, uint8_t *o
   memcpy(at, session_tokens(h), 4u * (size_t)h->n_tokens);
   at += 4u * (size_t)h->n_tokens;
   const size_t plane = (size_t)h->n_ctx * (size_t)g_model.kv_dim;
-  const size_t rows = (size_t)h->n_past * (size_t)g_model.kv_dim * 4u;
-  const float *kv = session_kv(h);
+  const size_t rows = (size_t)h->n_past * (size_t)g_model.kv_dim * sizeof(llm_kv);
+  const llm_kv *kv = session_kv(h);
   for (int32_t p = 0; p < 2 * g_model.n_layer; p++, at += rows) memcpy(at, kv + (size_t)p * plane, rows);
   memcpy(out, &sh, sizeof sh);
   sh.checksum = snapshot_checksum(out, total);
@@ -401,8 +401,8 @@ EXPORT("llm_restore") int32_t llm_restore(int32_t slot, const uint8_t *blob, int
   memmove(session_tokens(h), at, 4u * (size_t)sh.n_tokens);
   at += 4u * (size_t)sh.n_tokens;
   const size_t plane = (size_t)h->n_ctx * (size_t)g_model.kv_dim;
-  const size_t rows = (size_t)sh.n_past * (size_t)g_model.kv_dim * 4u;
-  float *kv = session_kv(h);
+  const size_t rows = (size_t)sh.n_past * (size_t)g_model.kv_dim * sizeof(llm_kv);
+  llm_kv *kv = session_kv(h);
   for (int32_t p = 0; p < 2 * g_model.n_layer; p++, at += rows) memmove(kv + (size_t)p * plane, at, rows);
   h->n_past = sh.n_past;
   h->n_tokens = sh.n_tokens;
@@ -542,7 +542,7 @@ static int32_t evaluate(int32_t slot, session_header *h) {
   int32_t todo = h->n_tokens - h->n_past;
   if (todo <= 0) return guest_fail(-1, "nothing to evaluate: queue a prompt or tokens first");
   const int32_t *toks = session_tokens(h);
-  float *kv = session_kv(h);
+  llm_kv *kv = session_kv(h);
   while (h->n_past < h->n_tokens) {
     int32_t n = h->n_tokens - h->n_past;
     if (n > LLM_MAX_BATCH) n = LLM_MAX_BATCH;

@@ -292,6 +292,8 @@ int llm_model_load(llm_model *m, const gg_file *f, char *err, size_t errlen) {
   m->x = scratch(B * (size_t)m->d_model, &oom);
   m->xb = scratch(B * wide, &oom);
   m->q = scratch(B * (size_t)m->q_dim, &oom);
+  m->k = scratch(B * (size_t)m->kv_dim, &oom);
+  m->v = scratch(B * (size_t)m->kv_dim, &oom);
   m->att = scratch(B * (size_t)m->q_dim, &oom);
   m->hb = scratch(B * (size_t)m->d_ff, &oom);
   m->hb2 = scratch(B * (size_t)m->d_ff, &oom);
@@ -312,6 +314,8 @@ void llm_model_free(llm_model *m) {
   free(m->x);
   free(m->xb);
   free(m->q);
+  free(m->k);
+  free(m->v);
   free(m->att);
   free(m->hb);
   free(m->hb2);
@@ -320,7 +324,7 @@ void llm_model_free(llm_model *m) {
 }
 
 uint64_t llm_kv_bytes(const llm_model *m, int32_t n_ctx) {
-  uint64_t per_pos = (uint64_t)m->n_layer * 2u * (uint64_t)m->kv_dim * 4u;
+  uint64_t per_pos = (uint64_t)m->n_layer * 2u * (uint64_t)m->kv_dim * sizeof(llm_kv);
   if (n_ctx <= 0 || per_pos == 0 || (uint64_t)n_ctx > UINT32_MAX / per_pos) return 0;
   return per_pos * (uint64_t)n_ctx;
 }
@@ -332,12 +336,13 @@ static void add_bias(const llm_model *m, float *out, const float *bias, int32_t 
 
 /* Attention of n queries at positions pos..pos+n-1 over the cache, with an
  * optional sliding window: key j is visible to query p when p - j < window. */
-static void attend(const llm_model *m, const llm_layer *L, const float *q, const float *k_all, const float *v_all,
+static void attend(const llm_model *m, const llm_layer *L, const float *q, const llm_kv *k_all, const llm_kv *v_all,
                    float *out, int32_t n, int32_t pos) {
   const int32_t KV = m->kv_dim, Q = m->q_dim;
   const int32_t W = L->window;
   if (!W || pos + n <= W) {
-    zw_attention(q, k_all, v_all, out, n, pos + n, m->n_head, m->n_kv_head, m->head_dim, m->attn_scale, ZW_CAUSAL);
+    zw_attention(q, k_all, v_all, out, n, pos + n, m->n_head, m->n_kv_head, m->head_dim, m->attn_scale,
+                 ZW_CAUSAL | ZW_KV_F16);
     return;
   }
   /* queries whose window starts at 0 go together; each later one alone, over
@@ -346,28 +351,28 @@ static void attend(const llm_model *m, const llm_layer *L, const float *q, const
   int32_t together = W - pos > 0 ? W - pos : 0; /* queries with p < W */
   if (together > 0) {
     zw_attention(q, k_all, v_all, out, together, pos + together, m->n_head, m->n_kv_head, m->head_dim,
-                 m->attn_scale, ZW_CAUSAL);
+                 m->attn_scale, ZW_CAUSAL | ZW_KV_F16);
     i = together;
   }
   for (; i < n; i++) {
     int32_t p = pos + i, start = p - W + 1;
     zw_attention(q + (size_t)i * Q, k_all + (size_t)start * KV, v_all + (size_t)start * KV, out + (size_t)i * Q, 1,
-                 W, m->n_head, m->n_kv_head, m->head_dim, m->attn_scale, 0);
+                 W, m->n_head, m->n_kv_head, m->head_dim, m->attn_scale, ZW_KV_F16);
   }
 }
 
-void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos, float *kv, int32_t n_ctx,
+void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos, llm_kv *kv, int32_t n_ctx,
                  int want_logits) {
   const int32_t D = m->d_model, F = m->d_ff, KV = m->kv_dim, Q = m->q_dim, HD = m->head_dim;
   const int gemma = m->arch == LLM_ARCH_GEMMA3;
-  const size_t layer_stride = (size_t)n_ctx * (size_t)KV; /* floats between K and V of a layer */
+  const size_t layer_stride = (size_t)n_ctx * (size_t)KV; /* elements between K and V of a layer */
   zw_gather(m->tok_embd, m->n_vocab, ids, m->x, n, D, m->tok_embd_dtype);
   if (m->embd_scale != 1.0f) zw_scale(m->x, m->x, n * D, m->embd_scale);
   for (int32_t l = 0; l < m->n_layer; l++) {
     const llm_layer *L = &m->layers[l];
-    float *k_all = kv + (size_t)l * 2 * layer_stride, *v_all = k_all + layer_stride;
-    float *k_new = k_all + (size_t)pos * (size_t)KV, *v_new = v_all + (size_t)pos * (size_t)KV;
-    /* attention block: new K/V rows go straight into the cache */
+    llm_kv *k_all = kv + (size_t)l * 2 * layer_stride, *v_all = k_all + layer_stride;
+    float *k_new = m->k, *v_new = m->v;
+    /* attention block: new K/V rows in f32, then rounded into the f16 cache */
     zw_rmsnorm(m->x, L->attn_norm, m->xb, n, D, m->eps);
     zw_matmul(m->xb, L->wq, m->q, n, Q, D, L->tq);
     zw_matmul(m->xb, L->wk, k_new, n, KV, D, L->tk);
@@ -383,6 +388,8 @@ void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos,
     }
     zw_rope(m->q, m->q, n, m->n_head, HD, pos, L->rope_base, m->rope_flags);
     zw_rope(k_new, k_new, n, m->n_kv_head, HD, pos, L->rope_base, m->rope_flags);
+    zw_to_f16(k_new, k_all + (size_t)pos * (size_t)KV, n * KV);
+    zw_to_f16(v_new, v_all + (size_t)pos * (size_t)KV, n * KV);
     attend(m, L, m->q, k_all, v_all, m->att, n, pos);
     if (gemma) { /* x += post_norm(att . Wo^T) */
       zw_matmul(m->att, L->wo, m->xb, n, D, Q, L->to);

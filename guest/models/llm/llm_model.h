@@ -48,14 +48,18 @@ typedef struct {
   const void *output; /* token_embd when the output is tied */
   uint32_t output_flags;
   llm_layer *layers;
-  /* scratch for LLM_MAX_BATCH rows */
-  float *x, *xb, *q, *att, *hb, *hb2, *logits;
+  /* scratch for LLM_MAX_BATCH rows (k, v: new K/V rows before they go to the f16 cache) */
+  float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
   float ones[LLM_MAX_BATCH]; /* bias rows: see add_bias in llm_model.c */
 } llm_model;
 
 /* Bind the model described by the file's metadata; 0, or -1 with a message. */
 int llm_model_load(llm_model *m, const gg_file *f, char *err, size_t errlen);
 void llm_model_free(llm_model *m);
+
+/* The KV cache holds IEEE binary16, as llama.cpp's does by default: half the memory
+ * and half the bytes read per decode step of f32 (zw_attention's ZW_KV_F16). */
+typedef uint16_t llm_kv;
 
 /* Bytes of one session's KV cache for n_ctx positions (0 if it overflows). */
 uint64_t llm_kv_bytes(const llm_model *m, int32_t n_ctx);
@@ -64,7 +68,7 @@ uint64_t llm_kv_bytes(const llm_model *m, int32_t n_ctx);
  * kv: [n_layer][2][n_ctx][kv_dim]; rows pos..pos+n-1 are written, rows
  * 0..pos-1 must hold earlier tokens. want_logits: m->logits = logits of the
  * last token. Ops are queued; call zw_sync() before reading m->logits. */
-void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos, float *kv, int32_t n_ctx,
+void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos, llm_kv *kv, int32_t n_ctx,
                  int want_logits);
 
 /* "F32", "Q4_K", ... for a ggml type number ("type N" for unknown ones: buf). */

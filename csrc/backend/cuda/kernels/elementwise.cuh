@@ -53,6 +53,16 @@ ZW_DEVICE_FN void elementwise(const ElementwiseParams& p) {
   }
 }
 
+// zw.to_f16: out[i] = binary16(a[i]) with kernel_math.h's rounding (bit for bit
+// as on the CPU); out is 2-byte aligned at best, so stores are per element.
+ZW_DEVICE_FN void to_f16(const ElementwiseParams& p) {
+  const float* a = ptr<const float>(p.a);
+  zw_u16* out = ptr<zw_u16>(p.out);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += stride)
+    out[i] = zw_f32_to_f16(a[i]);
+}
+
 }  // namespace zw_cuda
 
 ZW_GLOBAL void zw_ew_add(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kAdd>(p); }
@@ -61,5 +71,6 @@ ZW_GLOBAL void zw_ew_scale(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<
 ZW_GLOBAL void zw_ew_gelu(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kGelu>(p); }
 ZW_GLOBAL void zw_ew_silu(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kSilu>(p); }
 ZW_GLOBAL void zw_ew_gelu_tanh(zw_cuda::ElementwiseParams p) { zw_cuda::elementwise<zw_cuda::kGeluTanh>(p); }
+ZW_GLOBAL void zw_to_f16(zw_cuda::ElementwiseParams p) { zw_cuda::to_f16(p); }
 
 #endif  // ZEROWASM_CUDA_ELEMENTWISE_CUH

@@ -51,6 +51,7 @@ struct AttentionParams {
   int32_t seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
   int32_t causal, chunk;
+  int32_t kv_f16, pad_;  // kv_f16: k, v hold binary16 (ZW_KV_F16)
 };
 
 // rows is passed again so the kernel can re-check every id: validation read the
@@ -74,7 +75,7 @@ static_assert(sizeof(ElementwiseParams) == 40, "ElementwiseParams layout");
 static_assert(sizeof(NormParams) == 48, "NormParams layout");
 static_assert(sizeof(SoftmaxParams) == 32, "SoftmaxParams layout");
 static_assert(sizeof(RopeParams) == 40, "RopeParams layout");
-static_assert(sizeof(AttentionParams) == 64, "AttentionParams layout");
+static_assert(sizeof(AttentionParams) == 72, "AttentionParams layout");
 static_assert(sizeof(GatherParams) == 48, "GatherParams layout");
 static_assert(sizeof(MatmulParams) == 56, "MatmulParams layout");
 
@@ -98,6 +99,7 @@ constexpr int kStaticSharedReserve = 1024;  // bytes of static shared memory the
   X(zw_ew_gelu, ElementwiseParams)    \
   X(zw_ew_silu, ElementwiseParams)    \
   X(zw_ew_gelu_tanh, ElementwiseParams) \
+  X(zw_to_f16, ElementwiseParams)     \
   X(zw_norm, NormParams)              \
   X(zw_softmax, SoftmaxParams)        \
   X(zw_rope, RopeParams)              \

@@ -44,6 +44,14 @@ ZW_GLOBAL void zw_rope(zw_cuda::RopeParams p) {
 // into running max / sum / output accumulators, so any seq_kv works with fixed
 // shared memory. Causal: query i sees keys j <= i + seq_kv - seq_q; a query
 // that sees no key gets zeros. GQA: head h reads kv head h / (heads / kv_heads).
+// K/V are f32, or binary16 with kv_f16 (an f16 KV cache), read by element index.
+namespace zw_cuda {
+ZW_DEVICE_FN float kv_at(DevPtr base, int64_t idx, bool f16) {
+  if (f16) return zw_f16_to_f32(ptr<const zw_u16>(base)[idx]);
+  return ptr<const float>(base)[idx];
+}
+}  // namespace zw_cuda
+
 ZW_GLOBAL void ZW_LAUNCH_BOUNDS(zw_cuda::kAttentionThreads) zw_attention(zw_cuda::AttentionParams p) {
   using namespace zw_cuda;
   ZW_DYNAMIC_SHARED(float, smem);
@@ -64,8 +72,8 @@ ZW_GLOBAL void ZW_LAUNCH_BOUNDS(zw_cuda::kAttentionThreads) zw_attention(zw_cuda
     keys = last < 0 ? 0 : (last + 1 < keys ? last + 1 : keys);
   }
   const float* q = ptr<const float>(p.q) + (query * p.heads + head) * hd;
-  const float* k = ptr<const float>(p.k) + static_cast<int64_t>(kv_head) * hd;
-  const float* v = ptr<const float>(p.v) + static_cast<int64_t>(kv_head) * hd;
+  const int64_t kv_head_at = static_cast<int64_t>(kv_head) * hd;  // element index in key 0
+  const bool f16 = p.kv_f16 != 0;
   const int64_t kv_stride = static_cast<int64_t>(p.kv_heads) * hd;  // between consecutive keys
   float* out = ptr<float>(p.out) + (query * p.heads + head) * hd;
 
@@ -79,9 +87,9 @@ ZW_GLOBAL void ZW_LAUNCH_BOUNDS(zw_cuda::kAttentionThreads) zw_attention(zw_cuda
   for (int64_t c0 = 0; c0 < keys; c0 += p.chunk) {
     const int n = static_cast<int>(keys - c0 < p.chunk ? keys - c0 : p.chunk);
     for (int j = warp; j < n; j += warps) {
-      const float* kj = k + (c0 + j) * kv_stride;
+      const int64_t kj = kv_head_at + (c0 + j) * kv_stride;
       float dot = 0.0f;
-      for (int d = lane; d < hd; d += 32) dot += q_s[d] * kj[d];
+      for (int d = lane; d < hd; d += 32) dot += q_s[d] * kv_at(p.k, kj + d, f16);
       dot = warp_sum(dot);
       if (lane == 0) probs[j] = p.scale * dot;
     }
@@ -102,8 +110,8 @@ ZW_GLOBAL void ZW_LAUNCH_BOUNDS(zw_cuda::kAttentionThreads) zw_attention(zw_cuda
     running_max = new_max;
     for (int d = tid; d < hd; d += threads) {
       float a = acc[d] * correction;
-      const float* vd = v + c0 * kv_stride + d;
-      for (int j = 0; j < n; ++j) a += probs[j] * vd[j * kv_stride];
+      const int64_t vd = kv_head_at + c0 * kv_stride + d;
+      for (int j = 0; j < n; ++j) a += probs[j] * kv_at(p.v, vd + j * kv_stride, f16);
       acc[d] = a;
     }
     zw_sync_block();  // probs[] is rewritten by the next chunk

@@ -7,14 +7,22 @@
 // decode step (seq_q == 1) still spreads a long KV cache over the threadgroup.
 // Lanes of a simdgroup split head_dim, so any head_dim works.
 //
+// K/V are f32, or binary16 with ZW_KV_F16 (an f16 KV cache): read through
+// zw_kv_at by element index.
+//
 // q [[buffer(0)]], k [[buffer(1)]], v [[buffer(2)]], out [[buffer(3)]],
 // params [[buffer(4)]]; threadgroup memory [[threadgroup(0)]] of
 // (head_dim * (1 + simdgroups) + 2 * simdgroups) floats.
 // Grid: (heads, seq_q) threadgroups of simdgroups * simd width threads.
 #include "zw_metal_common.h"
 
-kernel void zwk_attention(device const float* q [[buffer(0)]], device const float* k [[buffer(1)]],
-                          device const float* v [[buffer(2)]], device float* out [[buffer(3)]],
+inline float zw_kv_at(device const uchar* kv, uint idx, bool f16) {
+  if (f16) return zw_f16_to_f32(zw_load_u16le(kv + 2 * idx));
+  return ((device const float*)kv)[idx];
+}
+
+kernel void zwk_attention(device const float* q [[buffer(0)]], device const uchar* k [[buffer(1)]],
+                          device const uchar* v [[buffer(2)]], device float* out [[buffer(3)]],
                           constant ZwAttentionParams& p [[buffer(4)]],
                           threadgroup float* tg_mem ZW_THREADGROUP_ARG(0),
                           uint2 tg [[threadgroup_position_in_grid]],
@@ -28,11 +36,12 @@ kernel void zwk_attention(device const float* q [[buffer(0)]], device const floa
   const uint hd = p.head_dim;
   const uint threads = simdgroups * simd_width;  // the host sends whole simdgroups
   const uint kv_head = head / (p.heads / p.kv_heads);
-  const uint kv_stride = p.kv_heads * hd;  // floats between consecutive keys
+  const uint kv_stride = p.kv_heads * hd;  // elements between consecutive keys
+  const bool f16 = (p.flags & ZW_KV_F16) != 0;
 
   // Keys [0, n_keys) are visible; causal: j <= qi + seq_kv - seq_q.
   uint n_keys = p.seq_kv;
-  if (p.causal != 0) {
+  if ((p.flags & ZW_CAUSAL) != 0) {
     const int last = int(qi) + int(p.seq_kv) - int(p.seq_q);
     n_keys = last < 0 ? 0u : min(uint(last) + 1u, p.seq_kv);
   }
@@ -48,21 +57,20 @@ kernel void zwk_attention(device const float* q [[buffer(0)]], device const floa
   for (uint d = lane; d < hd; d += simd_width) acc[d] = 0.0f;
   threadgroup_barrier(mem_flags::mem_threadgroup);
 
-  device const float* k_head = k + kv_head * hd;
-  device const float* v_head = v + kv_head * hd;
+  const uint kv_head_at = kv_head * hd;  // element index of this KV head in key 0
   float m = -INFINITY;  // uniform across the simdgroup (built from simd_sum results)
   float l = 0.0f;
   for (uint j = sg; j < n_keys; j += simdgroups) {
-    device const float* kj = k_head + j * kv_stride;
+    const uint kj = kv_head_at + j * kv_stride;
     float part = 0.0f;
-    for (uint d = lane; d < hd; d += simd_width) part += q_s[d] * kj[d];
+    for (uint d = lane; d < hd; d += simd_width) part += q_s[d] * zw_kv_at(k, kj + d, f16);
     const float score = simd_sum(part) * p.scale;
     const float m_new = max(m, score);
     const float rescale = zw_expf(m - m_new);  // 0 on the first key (m = -inf)
     const float w = zw_expf(score - m_new);
     l = l * rescale + w;
-    device const float* vj = v_head + j * kv_stride;
-    for (uint d = lane; d < hd; d += simd_width) acc[d] = acc[d] * rescale + w * vj[d];
+    const uint vj = kv_head_at + j * kv_stride;
+    for (uint d = lane; d < hd; d += simd_width) acc[d] = acc[d] * rescale + w * zw_kv_at(v, vj + d, f16);
     m = m_new;
   }
   if (lane == 0) {

@@ -1,4 +1,4 @@
-// Elementwise ops (zw.add, zw.mul, zw.scale, zw.gelu, zw.silu, zw.gelu_tanh).
+// Elementwise ops (zw.add, zw.mul, zw.scale, zw.gelu, zw.silu, zw.gelu_tanh, zw.to_f16).
 //
 // Kernel names carry the zwk_ prefix so they never collide with the shared
 // math functions (zw_gelu, zw_silu, zw_gelu_tanh) they call.
@@ -48,4 +48,11 @@ kernel void zwk_gelu_tanh(device const float* x [[buffer(0)]], device float* out
                           constant ZwElementwiseParams& p [[buffer(2)]],
                           uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
   for (uint i = gid; i < p.n; i += grid) out[i] = zw_gelu_tanh(x[i]);
+}
+
+// zw.to_f16: out holds binary16 (kernel_math.h's rounding, bit for bit as on the CPU).
+kernel void zwk_to_f16(device const float* x [[buffer(0)]], device ushort* out [[buffer(1)]],
+                       constant ZwElementwiseParams& p [[buffer(2)]],
+                       uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
+  for (uint i = gid; i < p.n; i += grid) out[i] = zw_f32_to_f16(x[i]);
 }

@@ -19,6 +19,7 @@
   X(gelu, zwk_gelu)                         \
   X(silu, zwk_silu)                         \
   X(gelu_tanh, zwk_gelu_tanh)               \
+  X(to_f16, zwk_to_f16)                     \
   X(layernorm, zwk_layernorm)               \
   X(rmsnorm, zwk_rmsnorm)                   \
   X(softmax, zwk_softmax)                   \

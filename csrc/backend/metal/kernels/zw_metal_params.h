@@ -56,7 +56,7 @@ struct ZwRopeParams {
 struct ZwAttentionParams {
   uint32_t seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
-  uint32_t causal;
+  uint32_t flags;  // ZW_CAUSAL | ZW_KV_F16
 };
 
 // Gather rows of a table into f32 rows.

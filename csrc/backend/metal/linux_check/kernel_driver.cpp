@@ -131,6 +131,12 @@ void invoke(void (*f)(const float*, float*, const Ew&, uint, uint), const Bound&
     f(b.buffer<float>(0), b.buffer<float>(1), p, t.grid_x, t.grid_threads_x);
   });
 }
+void invoke(void (*f)(const float*, ushort*, const Ew&, uint, uint), const Bound& b) {  // zwk_to_f16
+  const Ew p = b.params<Ew>();
+  dispatch(b.plan, [&](const ThreadInfo& t) {
+    f(b.buffer<float>(0), b.buffer<ushort>(1), p, t.grid_x, t.grid_threads_x);
+  });
+}
 void invoke(void (*f)(const float*, const float*, const float*, float*, const ZwNormParams&, float*, uint, uint,
                       uint, uint, uint, uint),
             const Bound& b) {
@@ -164,12 +170,12 @@ void invoke(void (*f)(const float*, float*, const ZwRopeParams&, const float*, u
     f(b.buffer<float>(0), b.buffer<float>(1), p, b.plan.constants.data(), t.grid_x, t.grid_threads_x);
   });
 }
-void invoke(void (*f)(const float*, const float*, const float*, float*, const ZwAttentionParams&, float*, uint2,
+void invoke(void (*f)(const float*, const uchar*, const uchar*, float*, const ZwAttentionParams&, float*, uint2,
                       uint, uint, uint, uint, uint),
             const Bound& b) {
   const ZwAttentionParams p = b.params<ZwAttentionParams>();
   dispatch(b.plan, [&](const ThreadInfo& t) {
-    f(b.buffer<float>(0), b.buffer<float>(1), b.buffer<float>(2), b.buffer<float>(3), p, t.tg_memory,
+    f(b.buffer<float>(0), b.buffer<uchar>(1), b.buffer<uchar>(2), b.buffer<float>(3), p, t.tg_memory,
       uint2(t.group.x, t.group.y), t.tid, t.lane, t.simdgroup, t.simdgroups, t.simd_width);
   });
 }
@@ -249,6 +255,16 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
                                                              {"scale", Elementwise::scale}, {"gelu", Elementwise::gelu},
                                                              {"silu", Elementwise::silu},
                                                              {"gelu_tanh", Elementwise::gelu_tanh}};
+  if (op == "to_f16") {
+    const uint32_t px = a.ptr(), pout = a.ptr();
+    zw::ElementwiseArgs args{};
+    args.op = Elementwise::to_f16;
+    args.n = ck.dim("n", a.i32());
+    args.a = ck.span("x", px, u64(args.n), 4, 4);
+    args.b = args.a;
+    args.out = ck.span("out", pout, u64(args.n), 2, 2);
+    return zw::mtl::plan_encode(args, device);
+  }
   for (const auto& [name, kind] : elementwise) {
     if (op != name) continue;
     const bool binary = kind == Elementwise::add || kind == Elementwise::mul;
@@ -312,12 +328,15 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
     args.kv_heads = ck.dim("kv_heads", a.i32());
     args.head_dim = ck.dim("head_dim", a.i32());
     args.scale = a.f();
-    args.causal = a.flag();
+    const uint32_t flags = static_cast<uint32_t>(a.i32());  // ZW_CAUSAL | ZW_KV_F16, as the guest passes them
+    args.causal = flags & zw::abi::kCausal;
+    args.kv_type = (flags & zw::abi::kKvF16) ? zw::DType::f16 : zw::DType::f32;
+    const uint64_t kv_size = args.kv_type == zw::DType::f16 ? 2 : 4;
     const uint64_t q_elems = ck.product("q", {u64(args.seq_q), u64(args.heads), u64(args.head_dim)});
     const uint64_t kv_elems = ck.product("kv", {u64(args.seq_kv), u64(args.kv_heads), u64(args.head_dim)});
     args.q = ck.span("q", pq, q_elems, 4, 4);
-    args.k = ck.span("k", pk, kv_elems, 4, 4);
-    args.v = ck.span("v", pv, kv_elems, 4, 4);
+    args.k = ck.span("k", pk, kv_elems, kv_size, kv_size);
+    args.v = ck.span("v", pv, kv_elems, kv_size, kv_size);
     args.out = ck.span("out", pout, q_elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }

@@ -5,7 +5,8 @@
 // online softmax (running max and sum, accumulator rescaled per chunk), so
 // any seq_kv works; q and the accumulator live in shared memory (d <= 1024,
 // checked by the host). out may alias q exactly: q is copied to shared memory
-// before the only writes, which go to the same (row, head) slice.
+// before the only writes, which go to the same (row, head) slice. K/V are f32,
+// or binary16 with ZW_KV_F16 (an f16 KV cache).
 #version 460
 #include "common.glsl"
 
@@ -16,8 +17,14 @@ layout(push_constant) uniform Push {  // vk_params.h AttentionPush
   uint64_t q, k, v, out_;
   uint seq_q, seq_kv, heads, kv_heads, head_dim;
   float scale;
-  uint causal, pad;
+  uint flags, pad;
 } p;
+
+// Element idx of K or V (base: its address).
+float kv_at(uint64_t base, uint64_t idx) {
+  if ((p.flags & ZW_KV_F16) != 0u) return zw_f16_to_f32(uint(U16(base + idx * 2ul).v[0]));
+  return F32(base + idx * 4ul).v[0];
+}
 
 shared float qs[MAX_D];
 shared float acc[MAX_D];
@@ -38,7 +45,7 @@ void main() {
       acc[e] = 0.0;
     }
     uint kept = p.seq_kv;
-    if (p.causal != 0u) {
+    if ((p.flags & ZW_CAUSAL) != 0u) {
       int last = int(i) + int(p.seq_kv) - int(p.seq_q);
       kept = last < 0 ? 0u : min(uint(last) + 1u, p.seq_kv);
     }
@@ -49,9 +56,9 @@ void main() {
       uint j = j0 + t;
       float s = -1.0 / 0.0;
       if (j < kept) {
-        F32 kr = F32(zw_f32_at(p.k, (uint64_t(j) * p.kv_heads + kvh) * d));
+        uint64_t kr = (uint64_t(j) * p.kv_heads + kvh) * d;
         float dot_ = 0.0;
-        for (uint e = 0u; e < d; ++e) dot_ += qs[e] * kr.v[e];
+        for (uint e = 0u; e < d; ++e) dot_ += qs[e] * kv_at(p.k, kr + e);
         s = dot_ * p.scale;
       }
       pw[t] = s;
@@ -69,7 +76,7 @@ void main() {
       uint n = min(CHUNK, kept - j0);
       for (uint e = t; e < d; e += CHUNK) {
         float a = acc[e] * corr;
-        for (uint u = 0u; u < n; ++u) a += pw[u] * F32(zw_f32_at(p.v, (uint64_t(j0 + u) * p.kv_heads + kvh) * d)).v[e];
+        for (uint u = 0u; u < n; ++u) a += pw[u] * kv_at(p.v, (uint64_t(j0 + u) * p.kv_heads + kvh) * d + e);
         acc[e] = a;
       }
       barrier();

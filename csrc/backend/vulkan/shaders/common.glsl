@@ -28,6 +28,7 @@ layout(buffer_reference, std430, buffer_reference_align = 1) buffer U8 { uint8_t
 #define ZW_VK_EW_GELU 3u
 #define ZW_VK_EW_SILU 4u
 #define ZW_VK_EW_GELU_TANH 5u
+#define ZW_VK_EW_TO_F16 6u
 
 // ---- IEEE binary16 -> binary32, bit exact (kernel_math.h zw_f16_to_f32) ----
 float zw_f16_to_f32(uint h) {
@@ -38,6 +39,30 @@ float zw_f16_to_f32(uint h) {
   if (e != 0u) return uintBitsToFloat(sign | ((e + 112u) << 23) | (mant << 13));
   float mag = float(mant) * 5.9604644775390625e-8;
   return uintBitsToFloat(sign | floatBitsToUint(mag));
+}
+
+// binary32 -> binary16, round to nearest even (kernel_math.h zw_f32_to_f16)
+uint zw_f32_to_f16(float f) {
+  uint x = floatBitsToUint(f);
+  uint sign = (x >> 16) & 0x8000u;
+  uint ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return sign | 0x7e00u | ((ax >> 13) & 0x3ffu);
+  if (ax >= 0x477ff000u) return sign | 0x7c00u;
+  if (ax >= 0x38800000u) {
+    uint h = (ax - 0x38000000u) >> 13;
+    uint rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u) != 0u)) h += 1u;
+    return sign | h;
+  }
+  uint e = ax >> 23;
+  if (e < 102u) return sign;
+  uint m = (ax & 0x7fffffu) | 0x800000u;
+  uint shift = 126u - e;
+  uint q = m >> shift;
+  uint rem = m & ((1u << shift) - 1u);
+  uint halfway = 1u << (shift - 1u);
+  if (rem > halfway || (rem == halfway && (q & 1u) != 0u)) q += 1u;
+  return sign | q;
 }
 
 // ---- exp, erf, activations (kernel_math.h) ----

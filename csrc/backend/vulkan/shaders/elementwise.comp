@@ -1,4 +1,4 @@
-// zw.add / mul / scale / gelu / silu / gelu_tanh: out[i] = f(a[i], b[i]), grid-stride.
+// zw.add / mul / scale / gelu / silu / gelu_tanh, and zw.to_f16 (out binary16): out[i] = f(a[i], b[i]), grid-stride.
 // out may alias a or b exactly: each element is read, then written, by one thread.
 #version 460
 #include "common.glsl"
@@ -19,6 +19,10 @@ void main() {
   uint stride = gl_NumWorkGroups.x * 256u;
   for (uint i = gl_GlobalInvocationID.x; i < p.n; i += stride) {
     float x = a.v[i];
+    if (p.op == ZW_VK_EW_TO_F16) {
+      U16(p.out_).v[i] = uint16_t(zw_f32_to_f16(x));
+      continue;
+    }
     float y;
     if (p.op == ZW_VK_EW_ADD) y = x + b.v[i];
     else if (p.op == ZW_VK_EW_MUL) y = x * b.v[i];
