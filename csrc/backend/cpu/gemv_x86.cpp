@@ -134,16 +134,14 @@ constexpr float kOffset = T == DType::q4_0 ? -8.0f : T == DType::q5_0 ? -16.0f :
 
 // acc += d * (x . a), for the IA rows of A at ap.
 template <int IA, int NACC>
-ZW_AVX2 inline void scaled_dot(const __m256 x[4], const float* ap, size_t lda, const float* d,
+ZW_AVX2 inline void scaled_dot(const __m256 x[4], const float* ap, size_t lda, __m256 dv,
                                __m256 (&acc)[IA][NACC], int slot) {
-  __m256 dv = _mm256_broadcast_ss(d);
 #pragma GCC unroll 4
   for (int i = 0; i < IA; ++i) {
     const float* p = ap + i * lda;
-    __m256 s = _mm256_mul_ps(x[0], _mm256_loadu_ps(p));
-#pragma GCC unroll 4
-    for (int v = 1; v < 4; ++v) s = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(p + 8 * v), s);
-    acc[i][slot] = _mm256_fmadd_ps(dv, s, acc[i][slot]);
+    __m256 s0 = _mm256_fmadd_ps(x[2], _mm256_loadu_ps(p + 16), _mm256_mul_ps(x[0], _mm256_loadu_ps(p)));
+    __m256 s1 = _mm256_fmadd_ps(x[3], _mm256_loadu_ps(p + 24), _mm256_mul_ps(x[1], _mm256_loadu_ps(p + 8)));
+    acc[i][slot] = _mm256_fmadd_ps(dv, _mm256_add_ps(s0, s1), acc[i][slot]);
   }
 }
 
@@ -158,52 +156,50 @@ ZW_AVX2 inline void store_rows(const __m256 (&acc)[IA][NACC], const __m256* corr
   }
 }
 
+// acc += d * (x . a) and corr += (d or m) * sum(a) for block q, the IA rows of A at a.
+template <int IA, int NACC, DType T>
+ZW_AVX2 inline void block_dot(const uint8_t* blk, const float* a, size_t lda, const float* asum, int nb8,
+                              __m256 (&acc)[IA][NACC], __m128 (&corr)[IA], int slot) {
+  __m256 x[4];
+  block_quants<T>(blk, x);
+  __m128 dm = halves_at(blk);
+  scaled_dot<IA, NACC>(x, a, lda, _mm256_broadcastss_ps(dm), acc, slot);
+  if constexpr (T != DType::q8_0) {
+    if constexpr (T == DType::q4_1) dm = _mm_movehdup_ps(dm);
+#pragma GCC unroll 4
+    for (int i = 0; i < IA; ++i) corr[i] = _mm_fmadd_ss(dm, _mm_load_ss(asum + i * nb8), corr[i]);
+  }
+}
+
 template <int IA, DType T>
 ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes, int rows_b, int k,
                         float* c, size_t ldc, bool accumulate) {
   constexpr int NACC = IA <= 2 ? 2 : 1;  // 2 alternate blocks: the scale FMA's latency chain
-  constexpr bool has_sum = T != DType::q8_0, has_m = T == DType::q4_1;
+  constexpr int kBytes = kBlockBytes<T>;
   const int nb = k / ZW_QBLOCK, nb8 = (nb + 7) / 8 * 8;
-  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA + 2) * nb8);
-  float* d = asum + IA * nb8;
-  uint16_t* h = reinterpret_cast<uint16_t*>(d + nb8);  // d halves, then m halves
-  if (has_sum) block_sums<IA>(a, lda, k, nb8, asum);
-  std::fill(h + nb, h + nb8, uint16_t{0});
-  std::fill(h + nb8 + nb, h + 2 * nb8, uint16_t{0});
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb8);
+  if (T != DType::q8_0) block_sums<IA>(a, lda, k, nb8, asum);
   for (int j = 0; j < rows_b; ++j) {
     const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
-    for (int q = 0; q < nb; ++q) {
-      std::memcpy(h + q, row + q * kBlockBytes<T>, 2);
-      if constexpr (has_m) std::memcpy(h + nb8 + q, row + q * kBlockBytes<T> + 2, 2);
-    }
-    __m256 corr[IA];
-    for (int i = 0; i < IA; ++i) corr[i] = _mm256_setzero_ps();
-    for (int q = 0; q < nb8; q += 8) {
-      __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + q)));
-      _mm256_store_ps(d + q, dv);
-      if constexpr (has_m) dv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + nb8 + q)));
-      if constexpr (has_sum)
-        for (int i = 0; i < IA; ++i) corr[i] = _mm256_fmadd_ps(dv, _mm256_load_ps(asum + i * nb8 + q), corr[i]);
-    }
     __m256 acc[IA][NACC];
+    __m128 corr[IA];
 #pragma GCC unroll 4
-    for (int i = 0; i < IA; ++i)
+    for (int i = 0; i < IA; ++i) {
+      corr[i] = _mm_setzero_ps();
 #pragma GCC unroll 2
       for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
+    }
     int q = 0;
     for (; q + NACC <= nb; q += NACC)
 #pragma GCC unroll 2
-      for (int s = 0; s < NACC; ++s) {
-        __m256 x[4];
-        block_quants<T>(row + (q + s) * kBlockBytes<T>, x);
-        scaled_dot<IA, NACC>(x, a + (q + s) * ZW_QBLOCK, lda, d + q + s, acc, s);
-      }
-    for (; q < nb; ++q) {
-      __m256 x[4];
-      block_quants<T>(row + q * kBlockBytes<T>, x);
-      scaled_dot<IA, NACC>(x, a + q * ZW_QBLOCK, lda, d + q, acc, 0);
+      for (int s = 0; s < NACC; ++s)
+        block_dot<IA, NACC, T>(row + (q + s) * kBytes, a + (q + s) * ZW_QBLOCK, lda, asum + q + s, nb8, acc, corr, s);
+    for (; q < nb; ++q) block_dot<IA, NACC, T>(row + q * kBytes, a + q * ZW_QBLOCK, lda, asum + q, nb8, acc, corr, 0);
+    for (int i = 0; i < IA; ++i) {
+      __m256 sum = acc[i][0];
+      for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
+      store(c + i * ldc + j, hsum(sum) + kOffset<T> * _mm_cvtss_f32(corr[i]), accumulate);
     }
-    store_rows<IA, NACC>(acc, has_sum ? corr : nullptr, kOffset<T>, c + j, ldc, accumulate);
   }
 }
 
@@ -224,8 +220,8 @@ ZW_AVX2 inline void q4k_pair_dot(const uint8_t* sb, const float* ds, const float
     lo[g] = _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(0x0f)));
     hi[g] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
   }
-  scaled_dot<IA, NACC>(lo, ap + 64 * P, lda, ds + 2 * P, acc, 0);
-  scaled_dot<IA, NACC>(hi, ap + 64 * P + 32, lda, ds + 2 * P + 1, acc, NACC - 1);
+  scaled_dot<IA, NACC>(lo, ap + 64 * P, lda, _mm256_broadcast_ss(ds + 2 * P), acc, 0);
+  scaled_dot<IA, NACC>(hi, ap + 64 * P + 32, lda, _mm256_broadcast_ss(ds + 2 * P + 1), acc, NACC - 1);
 }
 
 // Q5_K and Q6_K chunk C: its 32 quants as bytes (Q6_K's signed, offset included).
@@ -271,7 +267,7 @@ ZW_AVX2 inline void kquant_chunk_dot(const uint8_t* sb, const float* ds, const f
       acc[i][NACC - 1] = _mm256_fmadd_ps(d1, s1, acc[i][NACC - 1]);
     }
   } else {
-    scaled_dot<IA, NACC>(x, a, lda, ds + C, acc, C % NACC);
+    scaled_dot<IA, NACC>(x, a, lda, _mm256_broadcast_ss(ds + C), acc, C % NACC);
   }
 }
 
