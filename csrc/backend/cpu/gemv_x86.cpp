@@ -139,9 +139,10 @@ ZW_AVX2 inline void scaled_dot(const __m256 x[4], const float* ap, size_t lda, _
 #pragma GCC unroll 4
   for (int i = 0; i < IA; ++i) {
     const float* p = ap + i * lda;
-    __m256 s0 = _mm256_fmadd_ps(x[2], _mm256_loadu_ps(p + 16), _mm256_mul_ps(x[0], _mm256_loadu_ps(p)));
-    __m256 s1 = _mm256_fmadd_ps(x[3], _mm256_loadu_ps(p + 24), _mm256_mul_ps(x[1], _mm256_loadu_ps(p + 8)));
-    acc[i][slot] = _mm256_fmadd_ps(dv, _mm256_add_ps(s0, s1), acc[i][slot]);
+    __m256 s = _mm256_mul_ps(x[0], _mm256_loadu_ps(p));
+#pragma GCC unroll 4
+    for (int v = 1; v < 4; ++v) s = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(p + 8 * v), s);
+    acc[i][slot] = _mm256_fmadd_ps(dv, s, acc[i][slot]);
   }
 }
 
