@@ -60,30 +60,27 @@ ZW_AVX2 void dense_rows(const float* a, size_t lda, const uint8_t* b, size_t row
 }
 
 // Block-quantized B. Every format is x = d * q (+ offset or min) per 32 (Q6_K:
-// 16) values, so a block's dot with A is d * sum(a * q) plus d-or-m * sum(a):
-// the quants convert to exact floats and multiply A unscaled, and the scale is
-// one FMA per block instead of one multiply per 8 values. The sums of A per 32
-// values (asum) are computed once per call, for all B rows; a row's f16 scales
-// are converted 8 at a time (F16C) before its blocks, and its offset/min terms
-// become one 8-wide FMA per 8 blocks. The per-thread decode GEMV is bound by
-// these vector ops, not by memory, so each one saved counts.
+// 16) values, so a block's dot with A is d * sum(a * q) plus (d or m) * sum(a):
+// the quants convert to exact floats and multiply A unscaled, and the scale
+// costs one FMA per block instead of one multiply per 8 values. The sums of A
+// per 32 values (asum) are computed once per call, for all B rows. A thread's
+// decode GEMV is bound by these vector ops, not by memory, so each one saved
+// counts. (Measured and dropped: converting a row's f16 scales 8 at a time,
+// staged with 2-byte stores, which defeats store forwarding, or gathered;
+// 4 accumulator slots instead of 2.)
 struct GemvScratch {};
 
-// Sums of A row i over each 32 values, nb8 (blocks rounded up to 8, zero
-// padded) floats per row.
+// Sums of A row i over each 32 values: asum[i * nb + b], nb = k / 32.
 template <int IA>
-ZW_AVX2 void block_sums(const float* a, size_t lda, int k, int nb8, float* asum) {
+ZW_AVX2 void block_sums(const float* a, size_t lda, int k, float* asum) {
   const int nb = k / ZW_QBLOCK;
-  for (int i = 0; i < IA; ++i) {
-    const float* ar = a + i * lda;
+  for (int i = 0; i < IA; ++i)
     for (int b = 0; b < nb; ++b) {
-      const float* p = ar + b * ZW_QBLOCK;
+      const float* p = a + i * lda + b * ZW_QBLOCK;
       __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)),
                                _mm256_add_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
-      asum[i * nb8 + b] = hsum(s);
+      asum[i * nb + b] = hsum(s);
     }
-    for (int b = nb; b < nb8; ++b) asum[i * nb8 + b] = 0.0f;
-  }
 }
 
 // Q5_0's fifth bits: entry b holds, in byte l, 16 if bit l of b is set. One
@@ -157,9 +154,10 @@ ZW_AVX2 inline void store_rows(const __m256 (&acc)[IA][NACC], const __m256* corr
   }
 }
 
-// acc += d * (x . a) and corr += (d or m) * sum(a) for block q, the IA rows of A at a.
+// For the block at blk and the IA rows of A at a: acc += d * (q . a), and
+// corr += (d or m) * sum(a) (the offset's factor, kOffset, applied at the end).
 template <int IA, int NACC, DType T>
-ZW_AVX2 inline void block_dot(const uint8_t* blk, const float* a, size_t lda, const float* asum, int nb8,
+ZW_AVX2 inline void block_dot(const uint8_t* blk, const float* a, size_t lda, const float* asum, int nb,
                               __m256 (&acc)[IA][NACC], __m128 (&corr)[IA], int slot) {
   __m256 x[4];
   block_quants<T>(blk, x);
@@ -168,7 +166,7 @@ ZW_AVX2 inline void block_dot(const uint8_t* blk, const float* a, size_t lda, co
   if constexpr (T != DType::q8_0) {
     if constexpr (T == DType::q4_1) dm = _mm_movehdup_ps(dm);
 #pragma GCC unroll 4
-    for (int i = 0; i < IA; ++i) corr[i] = _mm_fmadd_ss(dm, _mm_load_ss(asum + i * nb8), corr[i]);
+    for (int i = 0; i < IA; ++i) corr[i] = _mm_fmadd_ss(dm, _mm_load_ss(asum + i * nb), corr[i]);
   }
 }
 
@@ -177,9 +175,9 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
                         float* c, size_t ldc, bool accumulate) {
   constexpr int NACC = IA <= 2 ? 2 : 1;  // 2 alternate blocks: the scale FMA's latency chain
   constexpr int kBytes = kBlockBytes<T>;
-  const int nb = k / ZW_QBLOCK, nb8 = (nb + 7) / 8 * 8;
-  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb8);
-  if (T != DType::q8_0) block_sums<IA>(a, lda, k, nb8, asum);
+  const int nb = k / ZW_QBLOCK;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb);
+  if (T != DType::q8_0) block_sums<IA>(a, lda, k, asum);
   for (int j = 0; j < rows_b; ++j) {
     const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
     __m256 acc[IA][NACC];
@@ -194,8 +192,8 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
     for (; q + NACC <= nb; q += NACC)
 #pragma GCC unroll 2
       for (int s = 0; s < NACC; ++s)
-        block_dot<IA, NACC, T>(row + (q + s) * kBytes, a + (q + s) * ZW_QBLOCK, lda, asum + q + s, nb8, acc, corr, s);
-    for (; q < nb; ++q) block_dot<IA, NACC, T>(row + q * kBytes, a + q * ZW_QBLOCK, lda, asum + q, nb8, acc, corr, 0);
+        block_dot<IA, NACC, T>(row + (q + s) * kBytes, a + (q + s) * ZW_QBLOCK, lda, asum + q + s, nb, acc, corr, s);
+    for (; q < nb; ++q) block_dot<IA, NACC, T>(row + q * kBytes, a + q * ZW_QBLOCK, lda, asum + q, nb, acc, corr, 0);
     for (int i = 0; i < IA; ++i) {
       __m256 sum = acc[i][0];
       for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
@@ -299,9 +297,9 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
   constexpr int NACC = IA <= 2 ? 2 : 1;
   constexpr bool has_min = T != DType::q6_k;
   constexpr int kBytes = T == DType::q4_k ? ZW_Q4_K_BYTES : T == DType::q5_k ? ZW_Q5_K_BYTES : ZW_Q6_K_BYTES;
-  const int supers = k / ZW_QK_K, nb8 = k / ZW_QBLOCK;
-  float* asum = has_min ? scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb8) : nullptr;
-  if (has_min) block_sums<IA>(a, lda, k, nb8, asum);
+  const int supers = k / ZW_QK_K, nb = k / ZW_QBLOCK;
+  float* asum = has_min ? scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb) : nullptr;
+  if (has_min) block_sums<IA>(a, lda, k, asum);
   for (int j = 0; j < rows_b; ++j) {
     const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
     __m256 acc[IA][NACC], corr[IA];
@@ -324,7 +322,7 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
         __m256 d = _mm256_broadcastss_ps(dm), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
         _mm256_store_ps(ds, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
         __m256 ms = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
-        for (int i = 0; i < IA; ++i) corr[i] = _mm256_fmadd_ps(ms, _mm256_loadu_ps(asum + i * nb8 + 8 * s), corr[i]);
+        for (int i = 0; i < IA; ++i) corr[i] = _mm256_fmadd_ps(ms, _mm256_loadu_ps(asum + i * nb + 8 * s), corr[i]);
       }
       kquant_super_dot<IA, NACC, T>(sb, ds, a + s * ZW_QK_K, lda, acc,
                                     std::make_integer_sequence<int, T == DType::q4_k ? 4 : 8>{});
