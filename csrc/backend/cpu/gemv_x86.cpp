@@ -78,15 +78,15 @@ struct GemvScratch {};
 // K-quants, a prefetch per 64 bytes of super-block was neutral to -12%: not used.)
 constexpr int kPrefetchBytes = 4096;
 
-// Sums of A row i over each 32 values: asum[i * nb + b], nb = k / 32.
-template <int IA>
+// Sums of A row i over each G (32, or 16 for Q6_K) values: asum[i * nb + b], nb = k / G.
+template <int IA, int G = ZW_QBLOCK>
 ZW_AVX2 void block_sums(const float* a, size_t lda, int k, float* asum) {
-  const int nb = k / ZW_QBLOCK;
+  const int nb = k / G;
   for (int i = 0; i < IA; ++i)
     for (int b = 0; b < nb; ++b) {
-      const float* p = a + i * lda + b * ZW_QBLOCK;
-      __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)),
-                               _mm256_add_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
+      const float* p = a + i * lda + b * G;
+      __m256 s = _mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
+      if constexpr (G == 32) s = _mm256_add_ps(s, _mm256_add_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
       asum[i * nb + b] = hsum(s);
     }
 }
@@ -232,7 +232,7 @@ ZW_AVX2 inline void q4k_pair_dot(const uint8_t* sb, const float* ds, const float
   scaled_dot<IA, NACC>(hi, ap + 64 * P + 32, lda, _mm256_broadcast_ss(ds + 2 * P + 1), acc, NACC - 1);
 }
 
-// Q5_K and Q6_K chunk C: its 32 quants as bytes (Q6_K's signed, offset included).
+// Q5_K and Q6_K chunk C: its 32 quants as bytes, unsigned (Q6_K's offset -32 is left to the correction).
 template <int C, DType T>
 ZW_AVX2 inline __m256i kquant_chunk(const uint8_t* sb) {
   if constexpr (T == DType::q6_k) {
@@ -241,8 +241,9 @@ ZW_AVX2 inline __m256i kquant_chunk(const uint8_t* sb) {
     if constexpr (s >= 2) ql = _mm256_srli_epi16(ql, 4);
     ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
     __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
-    qh = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), _mm256_set1_epi8(0x03));
-    return _mm256_sub_epi8(_mm256_or_si256(ql, _mm256_slli_epi16(qh, 4)), _mm256_set1_epi8(32));
+    if constexpr (s < 2) qh = _mm256_slli_epi16(qh, 4 - 2 * s);  // bits 2s, 2s+1 to 4, 5
+    else if constexpr (s == 3) qh = _mm256_srli_epi16(qh, 2);
+    return _mm256_or_si256(ql, _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
   } else {
     __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 48 + 32 * (C >> 1)));
     if constexpr (C & 1) q = _mm256_srli_epi16(q, 4);
@@ -262,7 +263,7 @@ ZW_AVX2 inline void kquant_chunk_dot(const uint8_t* sb, const float* ds, const f
   __m256 x[4];
 #pragma GCC unroll 4
   for (int v = 0; v < 4; ++v)
-    x[v] = _mm256_cvtepi32_ps(T == DType::q6_k ? _mm256_cvtepi8_epi32(part[v]) : _mm256_cvtepu8_epi32(part[v]));
+    x[v] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[v]));
   const float* a = ap + C * ZW_QBLOCK;
   if constexpr (T == DType::q6_k) {  // one scale per 16 values
     __m256 d0 = _mm256_broadcast_ss(ds + 2 * C), d1 = _mm256_broadcast_ss(ds + 2 * C + 1);
@@ -304,11 +305,12 @@ template <int IA, DType T>
 ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes, int rows_b, int k,
                          float* c, size_t ldc, bool accumulate) {
   constexpr int NACC = IA <= 2 ? 2 : 1;
-  constexpr bool has_min = T != DType::q6_k;
+  constexpr bool q6 = T == DType::q6_k;
   constexpr int kBytes = T == DType::q4_k ? ZW_Q4_K_BYTES : T == DType::q5_k ? ZW_Q5_K_BYTES : ZW_Q6_K_BYTES;
-  const int supers = k / ZW_QK_K, nb = k / ZW_QBLOCK;
-  float* asum = has_min ? scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb) : nullptr;
-  if (has_min) block_sums<IA>(a, lda, k, asum);
+  constexpr int G = q6 ? 16 : ZW_QBLOCK;  // values per scale
+  const int supers = k / ZW_QK_K, nb = k / G;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb);
+  block_sums<IA, G>(a, lda, k, asum);
   for (int j = 0; j < rows_b; ++j) {
     const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
     __m256 acc[IA][NACC], corr[IA];
@@ -323,8 +325,14 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
       if constexpr (T == DType::q6_k) {
         __m256 d = _mm256_set1_ps(f16_at(sb + 208));
         __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192));
-        _mm256_store_ps(ds, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
-        _mm256_store_ps(ds + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))));
+        __m256 d0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+        __m256 d1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
+        _mm256_store_ps(ds, d0);
+        _mm256_store_ps(ds + 8, d1);
+        for (int i = 0; i < IA; ++i) {
+          const float* as = asum + i * nb + 16 * s;
+          corr[i] = _mm256_fmadd_ps(d1, _mm256_loadu_ps(as + 8), _mm256_fmadd_ps(d0, _mm256_loadu_ps(as), corr[i]));
+        }
       } else {
         __m128 dm = halves_at(sb);
         __m128i sm = k4_scales_mins(sb + 4);
@@ -336,7 +344,7 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
       kquant_super_dot<IA, NACC, T>(sb, ds, a + s * ZW_QK_K, lda, acc,
                                     std::make_integer_sequence<int, T == DType::q4_k ? 4 : 8>{});
     }
-    store_rows<IA, NACC>(acc, has_min ? corr : nullptr, -1.0f, c + j, ldc, accumulate);
+    store_rows<IA, NACC>(acc, corr, q6 ? -32.0f : -1.0f, c + j, ldc, accumulate);
   }
 }
 
