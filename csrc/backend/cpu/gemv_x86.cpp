@@ -65,8 +65,9 @@ ZW_AVX2 void dense_rows(const float* a, size_t lda, const uint8_t* b, size_t row
 // costs one FMA per block instead of one multiply per 8 values. The sums of A
 // per 32 values (asum) are computed once per call, for all B rows. A thread's
 // decode GEMV is bound by these vector ops, not by memory, so each one saved
-// counts. (Measured and dropped: converting a row's f16 scales 8 at a time,
-// staged with 2-byte stores, which defeats store forwarding, or gathered;
+// counts. (Measured and dropped, all slower than one F16C convert per block:
+// converting 8 blocks' f16 scales at once, staged with 2-byte stores (which
+// defeat store forwarding), gathered, or packed in general registers. Also
 // 4 accumulator slots instead of 2.)
 struct GemvScratch {};
 
@@ -151,6 +152,7 @@ ZW_AVX2 inline void scaled_dot(const __m256 x[4], const float* ap, size_t lda, _
   }
 }
 
+// C row j of each A row i: the accumulators' sum plus offset * corr.
 template <int IA, int NACC>
 ZW_AVX2 inline void store_rows(const __m256 (&acc)[IA][NACC], const __m256* corr, float offset, float* c,
                                size_t ldc, bool accumulate) {
