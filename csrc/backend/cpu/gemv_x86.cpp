@@ -8,8 +8,11 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <utility>
 
+#include "backend/cpu/cpu_util.hpp"
 #include "backend/cpu/x86_simd.hpp"
 #include "kernels/kernel_math.h"
 
@@ -56,56 +59,182 @@ ZW_AVX2 void dense_rows(const float* a, size_t lda, const uint8_t* b, size_t row
   }
 }
 
-// Block-quantized B: each 32-value chunk (a block, or a sub-block of a
-// K-quant super-block) is dequantized once (4 vectors) and dotted with IA rows
-// of A. With few A rows the FMA latency chain, not throughput, is the limit,
-// so each row then keeps 4 accumulators (one per vector).
-template <DType T>
-ZW_AVX2 inline void dequant_chunk(const uint8_t* row, int c, __m256 x[4]) {
-  if constexpr (T == DType::q8_0) dequant_q8_0(row + c * ZW_Q8_0_BYTES, x);
-  else if constexpr (T == DType::q4_1) dequant_q4_1(row + c * ZW_Q4_1_BYTES, x);
-  else if constexpr (T == DType::q4_0) dequant_q4_0(row + c * ZW_Q4_0_BYTES, x);
-  else if constexpr (T == DType::q5_0) dequant_q5_0(row + c * ZW_Q5_0_BYTES, x);
-  else if constexpr (T == DType::q4_k) dequant_q4_k(row + (c >> 3) * ZW_Q4_K_BYTES, c & 7, x);
-  else if constexpr (T == DType::q5_k) dequant_q5_k(row + (c >> 3) * ZW_Q5_K_BYTES, c & 7, x);
-  else dequant_q6_k(row + (c >> 3) * ZW_Q6_K_BYTES, c & 7, x);
+// Block-quantized B. Every format is x = d * q (+ offset or min) per 32 (Q6_K:
+// 16) values, so a block's dot with A is d * sum(a * q) plus (d or m) * sum(a):
+// the quants convert to exact floats and multiply A unscaled, and the scale
+// costs one FMA per block instead of one multiply per 8 values. The sums of A
+// per 32 values (asum) are computed once per call, for all B rows. A thread's
+// decode GEMV is bound by these vector ops, not by memory, so each one saved
+// counts. (Measured and dropped, all slower than one F16C convert per block:
+// converting 8 blocks' f16 scales at once, staged with 2-byte stores (which
+// defeat store forwarding), gathered, or packed in general registers. Also
+// 4 accumulator slots instead of 2.)
+struct GemvScratch {};
+
+// B streams from DRAM in a real decode (a model's weights far exceed the
+// caches), and the hardware prefetcher alone leaves a thread short of the
+// bandwidth: each block prefetches what its thread reads this far ahead (a
+// prefetch past the end of B does not fault). Measured +12-16% on a 178 MB
+// Q8_0 output head, +2-3% on Q5_0, neutral on cache-resident B. (On the
+// K-quants, a prefetch per 64 bytes of super-block was neutral to -12%: not used.)
+constexpr int kPrefetchBytes = 4096;
+
+// Sums of A row i over each G (32, or 16 for Q6_K) values: asum[i * nb + b], nb = k / G.
+template <int IA, int G = ZW_QBLOCK>
+ZW_AVX2 void block_sums(const float* a, size_t lda, int k, float* asum) {
+  const int nb = k / G;
+  for (int i = 0; i < IA; ++i)
+    for (int b = 0; b < nb; ++b) {
+      const float* p = a + i * lda + b * G;
+      __m256 s = _mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
+      if constexpr (G == 32) s = _mm256_add_ps(s, _mm256_add_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24)));
+      asum[i * nb + b] = hsum(s);
+    }
 }
 
-template <int IA, DType T>
-ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes,
-                        int rows_b, int k, float* c, size_t ldc, bool accumulate) {
-  constexpr int NACC = IA <= 2 ? 4 : 2;
-  int chunks = k / ZW_QBLOCK;
-  for (int j = 0; j < rows_b; ++j) {
-    const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
-    __m256 acc[IA][NACC];
+// Q5_0's fifth bits: entry b holds, in byte l, 16 if bit l of b is set. One
+// byte of qh covers eight consecutive quants, so a load of its entry widened
+// to 32-bit lanes is those quants' high parts.
+constexpr auto kHigh16 = [] {
+  std::array<uint64_t, 256> t{};
+  for (int b = 0; b < 256; ++b)
+    for (int l = 0; l < 8; ++l) t[b] |= static_cast<uint64_t>((b >> l) & 1 ? 16 : 0) << (8 * l);
+  return t;
+}();
+
+ZW_AVX2 inline __m256i u8x8_epi32(const void* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p)));
+}
+
+// Block blk's 32 quants as floats, without scale or offset (Q8_0: int8; Q4_0,
+// Q4_1: 0..15; Q5_0: 0..31). The nibble formats widen 8 bytes straight to
+// 32-bit lanes: their low nibbles are quants 0..7 (8..15), their high ones
+// quants 16..23 (24..31).
+template <DType T>
+ZW_AVX2 inline void block_quants(const uint8_t* blk, __m256 x[4]) {
+  if constexpr (T == DType::q8_0) {
 #pragma GCC unroll 4
-    for (int i = 0; i < IA; ++i)
+    for (int v = 0; v < 4; ++v)
+      x[v] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * v))));
+  } else {
+    const uint8_t* qs = blk + (T == DType::q4_1 ? 4 : T == DType::q5_0 ? 6 : 2);
+    __m256i v0 = u8x8_epi32(qs), v1 = u8x8_epi32(qs + 8), low4 = _mm256_set1_epi32(0x0f);
+    __m256i q[4] = {_mm256_and_si256(v0, low4), _mm256_and_si256(v1, low4), _mm256_srli_epi32(v0, 4),
+                    _mm256_srli_epi32(v1, 4)};
 #pragma GCC unroll 4
-      for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
-    for (int q = 0; q < chunks; ++q) {
-      __m256 x[4];
-      dequant_chunk<T>(row, q, x);
-      const float* ap = a + q * ZW_QBLOCK;
-#pragma GCC unroll 4
-      for (int i = 0; i < IA; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v)
-          acc[i][v % NACC] =
-              _mm256_fmadd_ps(x[v], _mm256_loadu_ps(ap + i * lda + 8 * v), acc[i][v % NACC]);
-    }
-    for (int i = 0; i < IA; ++i) {
-      __m256 sum = acc[i][0];
-      for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
-      store(c + i * ldc + j, hsum(sum), accumulate);
+    for (int v = 0; v < 4; ++v) {
+      if constexpr (T == DType::q5_0) q[v] = _mm256_or_si256(q[v], u8x8_epi32(&kHigh16[blk[2 + v]]));
+      x[v] = _mm256_cvtepi32_ps(q[v]);
     }
   }
 }
 
-// K-quants: the scales of a super-block's eight 32-value chunks are unpacked
-// once (scalar), and the chunk loop is unrolled so every bit shift is a
-// constant. Each chunk then dequantizes to 4 vectors (x = d*q - m) and is dotted
-// with IA rows of A like the 32-value block types.
+template <DType T>
+constexpr int kBlockBytes = T == DType::q8_0   ? ZW_Q8_0_BYTES
+                            : T == DType::q4_1 ? ZW_Q4_1_BYTES
+                            : T == DType::q4_0 ? ZW_Q4_0_BYTES
+                                               : ZW_Q5_0_BYTES;
+// What multiplies d * sum(a) (Q4_1: m * sum(a)) in a block's dot.
+template <DType T>
+constexpr float kOffset = T == DType::q4_0 ? -8.0f : T == DType::q5_0 ? -16.0f : 1.0f;
+
+// acc += d * (x . a), for the IA rows of A at ap.
+template <int IA, int NACC>
+ZW_AVX2 inline void scaled_dot(const __m256 x[4], const float* ap, size_t lda, __m256 dv,
+                               __m256 (&acc)[IA][NACC], int slot) {
+#pragma GCC unroll 4
+  for (int i = 0; i < IA; ++i) {
+    const float* p = ap + i * lda;
+    __m256 s = _mm256_mul_ps(x[0], _mm256_loadu_ps(p));
+#pragma GCC unroll 4
+    for (int v = 1; v < 4; ++v) s = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(p + 8 * v), s);
+    acc[i][slot] = _mm256_fmadd_ps(dv, s, acc[i][slot]);
+  }
+}
+
+// C row j of each A row i: the accumulators' sum plus offset * corr.
+template <int IA, int NACC>
+ZW_AVX2 inline void store_rows(const __m256 (&acc)[IA][NACC], const __m256* corr, float offset, float* c,
+                               size_t ldc, bool accumulate) {
+  for (int i = 0; i < IA; ++i) {
+    __m256 sum = acc[i][0];
+    for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
+    if (corr) sum = _mm256_fmadd_ps(_mm256_set1_ps(offset), corr[i], sum);
+    store(c + i * ldc, hsum(sum), accumulate);
+  }
+}
+
+// For the block at blk and the IA rows of A at a: acc += d * (q . a), and
+// corr += (d or m) * sum(a) (the offset's factor, kOffset, applied at the end).
+template <int IA, int NACC, DType T>
+ZW_AVX2 inline void block_dot(const uint8_t* blk, const float* a, size_t lda, const float* asum, int nb,
+                              __m256 (&acc)[IA][NACC], __m128 (&corr)[IA], int slot) {
+  _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
+  __m256 x[4];
+  block_quants<T>(blk, x);
+  __m128 dm = halves_at(blk);
+  scaled_dot<IA, NACC>(x, a, lda, _mm256_broadcastss_ps(dm), acc, slot);
+  if constexpr (T != DType::q8_0) {
+    if constexpr (T == DType::q4_1) dm = _mm_movehdup_ps(dm);
+#pragma GCC unroll 4
+    for (int i = 0; i < IA; ++i) corr[i] = _mm_fmadd_ss(dm, _mm_load_ss(asum + i * nb), corr[i]);
+  }
+}
+
+template <int IA, DType T>
+ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes, int rows_b, int k,
+                        float* c, size_t ldc, bool accumulate) {
+  constexpr int NACC = IA <= 2 ? 2 : 1;  // 2 alternate blocks: the scale FMA's latency chain
+  constexpr int kBytes = kBlockBytes<T>;
+  const int nb = k / ZW_QBLOCK;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb);
+  if (T != DType::q8_0) block_sums<IA>(a, lda, k, asum);
+  for (int j = 0; j < rows_b; ++j) {
+    const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
+    __m256 acc[IA][NACC];
+    __m128 corr[IA];
+#pragma GCC unroll 4
+    for (int i = 0; i < IA; ++i) {
+      corr[i] = _mm_setzero_ps();
+#pragma GCC unroll 2
+      for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
+    }
+    int q = 0;
+    for (; q + NACC <= nb; q += NACC)
+#pragma GCC unroll 2
+      for (int s = 0; s < NACC; ++s)
+        block_dot<IA, NACC, T>(row + (q + s) * kBytes, a + (q + s) * ZW_QBLOCK, lda, asum + q + s, nb, acc, corr, s);
+    for (; q < nb; ++q) block_dot<IA, NACC, T>(row + q * kBytes, a + q * ZW_QBLOCK, lda, asum + q, nb, acc, corr, 0);
+    for (int i = 0; i < IA; ++i) {
+      __m256 sum = acc[i][0];
+      for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
+      store(c + i * ldc + j, hsum(sum) + kOffset<T> * _mm_cvtss_f32(corr[i]), accumulate);
+    }
+  }
+}
+
+// K-quants: a super-block's eight chunk scales (and mins) unpack to 8-wide
+// vectors with integer ops on the 12 packed bytes (as llama.cpp does), the
+// mins' term is one FMA with the chunks' sums of A, and the chunk loop is
+// unrolled so every bit shift is a constant.
+//
+// Q4_K chunks 2p and 2p+1 are the low and high nibbles of the same 32 bytes:
+// each 8 bytes widened to 32-bit lanes give 8 quants of both.
+template <int IA, int NACC, int P>
+ZW_AVX2 inline void q4k_pair_dot(const uint8_t* sb, const float* ds, const float* ap, size_t lda,
+                                 __m256 (&acc)[IA][NACC]) {
+  __m256 lo[4], hi[4];
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    __m256i v = u8x8_epi32(sb + 16 + 32 * P + 8 * g);
+    lo[g] = _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32(0x0f)));
+    hi[g] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
+  }
+  scaled_dot<IA, NACC>(lo, ap + 64 * P, lda, _mm256_broadcast_ss(ds + 2 * P), acc, 0);
+  scaled_dot<IA, NACC>(hi, ap + 64 * P + 32, lda, _mm256_broadcast_ss(ds + 2 * P + 1), acc, NACC - 1);
+}
+
+// Q5_K and Q6_K chunk C: its 32 quants as bytes, unsigned (Q6_K's offset -32 is left to the correction).
 template <int C, DType T>
 ZW_AVX2 inline __m256i kquant_chunk(const uint8_t* sb) {
   if constexpr (T == DType::q6_k) {
@@ -114,89 +243,110 @@ ZW_AVX2 inline __m256i kquant_chunk(const uint8_t* sb) {
     if constexpr (s >= 2) ql = _mm256_srli_epi16(ql, 4);
     ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
     __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * h));
-    qh = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), _mm256_set1_epi8(0x03));
-    return _mm256_sub_epi8(_mm256_or_si256(ql, _mm256_slli_epi16(qh, 4)), _mm256_set1_epi8(32));
+    if constexpr (s < 2) qh = _mm256_slli_epi16(qh, 4 - 2 * s);  // bits 2s, 2s+1 to 4, 5
+    else if constexpr (s == 3) qh = _mm256_srli_epi16(qh, 2);
+    return _mm256_or_si256(ql, _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
   } else {
-    constexpr bool five = T == DType::q5_k;
-    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + (five ? 48 : 16) + 32 * (C >> 1)));
+    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 48 + 32 * (C >> 1)));
     if constexpr (C & 1) q = _mm256_srli_epi16(q, 4);
     q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
-    if constexpr (five) {
-      __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
-      qh = _mm256_and_si256(_mm256_srli_epi16(qh, C), _mm256_set1_epi8(0x01));
-      q = _mm256_or_si256(q, _mm256_slli_epi16(qh, 4));
-    }
-    return q;
+    __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16));
+    qh = _mm256_and_si256(_mm256_srli_epi16(qh, C), _mm256_set1_epi8(0x01));
+    return _mm256_or_si256(q, _mm256_slli_epi16(qh, 4));
   }
 }
 
 template <int IA, int NACC, int C, DType T>
-ZW_AVX2 inline void kquant_chunk_dot(const uint8_t* sb, const float* ds, const float* ms, const float* ap,
-                                     size_t lda, __m256 (&acc)[IA][NACC]) {
+ZW_AVX2 inline void kquant_chunk_dot(const uint8_t* sb, const float* ds, const float* ap, size_t lda,
+                                     __m256 (&acc)[IA][NACC]) {
   __m256i q = kquant_chunk<C, T>(sb);
   __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-  __m256i iv[4];
-  if constexpr (T == DType::q6_k) {  // signed quants, one scale per 16 values
-    iv[0] = _mm256_cvtepi8_epi32(lo), iv[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8));
-    iv[2] = _mm256_cvtepi8_epi32(hi), iv[3] = _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8));
-  } else {
-    iv[0] = _mm256_cvtepu8_epi32(lo), iv[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
-    iv[2] = _mm256_cvtepu8_epi32(hi), iv[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
-  }
+  __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
   __m256 x[4];
 #pragma GCC unroll 4
-  for (int v = 0; v < 4; ++v) {
-    if constexpr (T == DType::q6_k)
-      x[v] = _mm256_mul_ps(_mm256_set1_ps(ds[2 * C + v / 2]), _mm256_cvtepi32_ps(iv[v]));
-    else
-      x[v] = _mm256_fmsub_ps(_mm256_set1_ps(ds[C]), _mm256_cvtepi32_ps(iv[v]), _mm256_set1_ps(ms[C]));
-  }
+  for (int v = 0; v < 4; ++v)
+    x[v] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[v]));
   const float* a = ap + C * ZW_QBLOCK;
+  if constexpr (T == DType::q6_k) {  // one scale per 16 values
+    __m256 d0 = _mm256_broadcast_ss(ds + 2 * C), d1 = _mm256_broadcast_ss(ds + 2 * C + 1);
 #pragma GCC unroll 4
-  for (int i = 0; i < IA; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v)
-      acc[i][v % NACC] = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(a + i * lda + 8 * v), acc[i][v % NACC]);
+    for (int i = 0; i < IA; ++i) {
+      const float* p = a + i * lda;
+      __m256 s0 = _mm256_fmadd_ps(x[1], _mm256_loadu_ps(p + 8), _mm256_mul_ps(x[0], _mm256_loadu_ps(p)));
+      __m256 s1 = _mm256_fmadd_ps(x[3], _mm256_loadu_ps(p + 24), _mm256_mul_ps(x[2], _mm256_loadu_ps(p + 16)));
+      acc[i][0] = _mm256_fmadd_ps(d0, s0, acc[i][0]);
+      acc[i][NACC - 1] = _mm256_fmadd_ps(d1, s1, acc[i][NACC - 1]);
+    }
+  } else {
+    scaled_dot<IA, NACC>(x, a, lda, _mm256_broadcast_ss(ds + C), acc, C % NACC);
+  }
 }
 
 template <int IA, int NACC, DType T, int... C>
-ZW_AVX2 inline void kquant_super_dot(const uint8_t* sb, const float* ds, const float* ms, const float* ap,
-                                     size_t lda, __m256 (&acc)[IA][NACC], std::integer_sequence<int, C...>) {
-  (kquant_chunk_dot<IA, NACC, C, T>(sb, ds, ms, ap, lda, acc), ...);
+ZW_AVX2 inline void kquant_super_dot(const uint8_t* sb, const float* ds, const float* ap, size_t lda,
+                                     __m256 (&acc)[IA][NACC], std::integer_sequence<int, C...>) {
+  if constexpr (T == DType::q4_k)
+    (q4k_pair_dot<IA, NACC, C>(sb, ds, ap, lda, acc), ...);
+  else
+    (kquant_chunk_dot<IA, NACC, C, T>(sb, ds, ap, lda, acc), ...);
+}
+
+// Q4_K/Q5_K: the 12 bytes of 6-bit scales and mins at sc as 8 scale bytes
+// (low half) and 8 min bytes (high half).
+inline __m128i k4_scales_mins(const uint8_t* sc) {
+  uint32_t u[3];
+  std::memcpy(u, sc, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  uint32_t s_lo = u[0] & k6, s_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  uint32_t m_lo = u[1] & k6, m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(s_hi),
+                       static_cast<int>(s_lo));
 }
 
 template <int IA, DType T>
 ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t row_bytes, int rows_b, int k,
                          float* c, size_t ldc, bool accumulate) {
-  constexpr int NACC = IA <= 2 ? 4 : 2;
+  constexpr int NACC = IA <= 2 ? 2 : 1;
+  constexpr bool q6 = T == DType::q6_k;
   constexpr int kBytes = T == DType::q4_k ? ZW_Q4_K_BYTES : T == DType::q5_k ? ZW_Q5_K_BYTES : ZW_Q6_K_BYTES;
-  const int supers = k / ZW_QK_K;
+  constexpr int G = q6 ? 16 : ZW_QBLOCK;  // values per scale
+  const int supers = k / ZW_QK_K, nb = k / G;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(IA) * nb);
+  block_sums<IA, G>(a, lda, k, asum);
   for (int j = 0; j < rows_b; ++j) {
     const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
-    __m256 acc[IA][NACC];
+    __m256 acc[IA][NACC], corr[IA];
 #pragma GCC unroll 4
-    for (int i = 0; i < IA; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
-    for (int s = 0; s < supers; ++s, sb += kBytes) {
-      alignas(32) float ds[16], ms[8];
-      if constexpr (T == DType::q6_k) {
-        float d = f16_at(sb + 208);
-        for (int t = 0; t < 16; ++t) ds[t] = d * static_cast<float>(static_cast<int8_t>(sb[192 + t]));
-      } else {
-        float d = f16_at(sb), dmin = f16_at(sb + 2);
-        for (int t = 0; t < 8; ++t) {
-          ds[t] = d * static_cast<float>(zw_k4_scale(sb + 4, t));
-          ms[t] = dmin * static_cast<float>(zw_k4_min(sb + 4, t));
-        }
-      }
-      kquant_super_dot<IA, NACC, T>(sb, ds, ms, a + s * ZW_QK_K, lda, acc, std::make_integer_sequence<int, 8>{});
-    }
     for (int i = 0; i < IA; ++i) {
-      __m256 sum = acc[i][0];
-      for (int v = 1; v < NACC; ++v) sum = _mm256_add_ps(sum, acc[i][v]);
-      store(c + i * ldc + j, hsum(sum), accumulate);
+      corr[i] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+      for (int v = 0; v < NACC; ++v) acc[i][v] = _mm256_setzero_ps();
     }
+    for (int s = 0; s < supers; ++s, sb += kBytes) {
+      alignas(32) float ds[16];
+      if constexpr (T == DType::q6_k) {
+        __m256 d = _mm256_set1_ps(f16_at(sb + 208));
+        __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 192));
+        __m256 d0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+        __m256 d1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
+        _mm256_store_ps(ds, d0);
+        _mm256_store_ps(ds + 8, d1);
+        for (int i = 0; i < IA; ++i) {
+          const float* as = asum + i * nb + 16 * s;
+          corr[i] = _mm256_fmadd_ps(d1, _mm256_loadu_ps(as + 8), _mm256_fmadd_ps(d0, _mm256_loadu_ps(as), corr[i]));
+        }
+      } else {
+        __m128 dm = halves_at(sb);
+        __m128i sm = k4_scales_mins(sb + 4);
+        __m256 d = _mm256_broadcastss_ps(dm), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+        _mm256_store_ps(ds, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))));
+        __m256 ms = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
+        for (int i = 0; i < IA; ++i) corr[i] = _mm256_fmadd_ps(ms, _mm256_loadu_ps(asum + i * nb + 8 * s), corr[i]);
+      }
+      kquant_super_dot<IA, NACC, T>(sb, ds, a + s * ZW_QK_K, lda, acc,
+                                    std::make_integer_sequence<int, T == DType::q4_k ? 4 : 8>{});
+    }
+    store_rows<IA, NACC>(acc, corr, q6 ? -32.0f : -1.0f, c + j, ldc, accumulate);
   }
 }
 
