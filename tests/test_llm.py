@@ -8,18 +8,23 @@ llama.cpp's answers (tests/llm_llama_cpp_reference.py): live where ``llama_cpp``
 the PyPI files (a stale one, whose sha256, strings or prompts differ, fails) while the
 re-quantized cases skip, saying why.
 * tokenizer ids of 240 varied strings, special tokens parsed and not, equal llama.cpp's;
-* 32 greedy tokens after each of 6 prompts equal, with no tie rule, those of an independent
-  float64 NumPy decoder written from the architectures' definitions (tests/llm_tiny.py) on the
-  file's weights dequantized by the ``gguf`` package;
+* 32 greedy tokens after each of 6 prompts equal those of an independent float64 NumPy decoder
+  written from the architectures' definitions (tests/llm_tiny.py) on the file's weights
+  dequantized by the ``gguf`` package, its KV cache rounded to f16 as the guest's is. A
+  divergence passes only where the float64 decoder's own two candidates are within TIE64 logits:
+  the guest's logits are within 0.015 of float64's (median 0.003; the residue of K/V values
+  whose f32 and float64 versions round to neighbouring binary16 numbers), measured at all 32
+  steps of the 6 prompts on both PyPI files (2026-12-06), so a wider gap means a bug. None of
+  the four files has such a tie today (the smallest float64 top-2 gap along the guest's runs is
+  0.0039);
 * 32 greedy tokens after each of 6 prompts equal llama.cpp's. The one divergence accepted is a
   near tie: where the guest picks another token than llama.cpp, each side's pick must be less
   than TIE logits below the other side's pick in that side's own logits (both sides' three best
   are printed); the run then continues from llama.cpp's token, so all 32 steps are compared.
   Why ties happen: llama.cpp rounds activations to 8 bits for its quantized dot products, so its
   logits differ from a float64 evaluation of the same weights (tests/llm_tiny.py's numpy decoder
-  on gguf-dequantized weights) by up to 2.6 (median 0.7 to 1.0), while the guest's agree with it
-  within 5e-5: measured at all 32 steps of all 6 prompts on each of the four files (2026-11-29),
-  and every tie above sits where the float64 evaluation orders the tokens as the guest does.
+  on gguf-dequantized weights) by up to 2.6 (median 0.7 to 1.0), measured at all 32 steps of
+  all 6 prompts on each of the four files (2026-11-29).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from zerowasm.models.llm import LLM, LLMError  # noqa: E402
 
 MODELS = PYPI_MODELS
 TIE = 0.5  # logits: see the module docstring
+TIE64 = 0.05  # logits: ~3x the guest's largest measured distance from the float64 decoder
 
 try:
     import llama_cpp  # noqa: F401
@@ -207,11 +213,13 @@ def test_requantized_greedy_tokens_equal_llama_cpp(name: str) -> None:
 
 
 def float64_greedy_case(name: str, model: LLM) -> None:
-    """The guest's 32 greedy tokens per prompt against the float64 decoder's, exactly. Checked in
-    one pass per prompt: the decoder's argmax at every position of prompt + the guest's tokens is
-    the guest's next token, which by induction makes the decoder's own greedy run the same."""
+    """The guest's 32 greedy tokens per prompt against the float64 decoder's. Checked in one pass
+    per prompt: at every position of prompt + the guest's tokens the decoder's argmax is the
+    guest's next token (which by induction makes the decoder's own greedy run the same), or the
+    two are a near tie of the decoder itself (< TIE64 logits apart), after which the runs may
+    part; the check then goes on along the guest's history."""
     ref = load_gguf(model.path)
-    gaps = []
+    gaps, ties = [], []
     for prompt in PROMPTS:
         with model.session(n_ctx=256) as s:
             s.prompt(prompt)
@@ -222,11 +230,17 @@ def float64_greedy_case(name: str, model: LLM) -> None:
         want = [int(i) for i in np.argmax(logits, axis=1)]
         top2 = np.sort(logits, axis=1)[:, -2:]
         gaps.append(float(np.min(top2[:, 1] - top2[:, 0])))
-        step = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
-        assert step is None, (f"{name} {prompt!r} step {step}: guest picked {got[step]}, float64 {want[step]} "
-                              f"(float64 logits {logits[step, got[step]]:.6f} vs {logits[step, want[step]]:.6f})")
-    print(f"{name}: {len(PROMPTS)} prompts x 32 greedy tokens equal float64's; smallest float64 top-2 gap "
-          f"{min(gaps):.4g} logits")
+        for step, (a, b) in enumerate(zip(got, want)):
+            if a == b:
+                continue
+            gap = float(logits[step, b] - logits[step, a])
+            assert gap < TIE64, (f"{name} {prompt!r} step {step}: guest picked {a}, float64 {b}, {gap:.4f} logits "
+                                 f"apart in the float64 decoder (a near tie is < {TIE64})")
+            ties.append(f"{prompt!r} step {step}: guest {a}, float64 {b}, {gap:.2e} apart")
+    print(f"{name}: {len(PROMPTS)} prompts x 32 greedy tokens vs float64: {32 * len(PROMPTS) - len(ties)} equal, "
+          f"{len(ties)} near ties; smallest float64 top-2 gap {min(gaps):.4g} logits")
+    for tie in ties:
+        print("  near tie:", tie)
 
 
 def test_greedy_tokens_equal_float64_reference(loaded: tuple[str, LLM]) -> None:

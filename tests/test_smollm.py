@@ -31,9 +31,10 @@ PROMPTS = [
 N_TOKENS = 32
 # Logits: a divergence from the reference is accepted only where the reference's own two best
 # tokens are closer than this, and the comparison ends there. The guest's logits differ from
-# the float64 reference's by ~1e-3 (f32 arithmetic, and K/V values on either side of a
-# binary16 rounding boundary in the f16 cache), so only such exact-looking ties can flip.
-TIE64 = 0.01
+# the float64 reference's by up to ~0.015 (f32 arithmetic, and K/V values whose f32 and float64
+# versions round to neighbouring binary16 numbers in the f16 cache: test_llm.py's docstring),
+# so only such near ties can flip.
+TIE64 = 0.05
 
 
 @pytest.fixture(scope="module")
