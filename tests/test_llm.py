@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -200,16 +201,20 @@ def test_greedy_tokens_equal_llama_cpp(loaded: tuple[str, LLM]) -> None:
     greedy_case(*loaded)
 
 
-@pytest.mark.parametrize("name", sorted(REQUANTIZED))
-def test_requantized_greedy_tokens_equal_llama_cpp(name: str) -> None:
+@pytest.fixture(scope="module", params=sorted(REQUANTIZED))
+def requantized_loaded(request: pytest.FixtureRequest) -> Iterator[tuple[str, LLM]]:
     """SmolLM2 re-quantized by llama.cpp (Q5_0/Q8_0 where rows are 576 long, K-quants where 1536)."""
-    runs_reference = reference(name)  # skips first where llama_cpp is missing
-    assert runs_reference["greedy"]
+    name = request.param
+    if not HAVE_LLAMA_CPP:
+        pytest.skip(f"{name}: this fixture is built by llama.cpp's quantize API, and llama_cpp is not importable "
+                    "(pip install llama-cpp-python==0.3.36)")
     model = LLM(model_path(name), backend="cpu", quiet=True)
-    try:
-        greedy_case(name, model)
-    finally:
-        model.close()
+    yield name, model
+    model.close()
+
+
+def test_requantized_greedy_tokens_equal_llama_cpp(requantized_loaded: tuple[str, LLM]) -> None:
+    greedy_case(*requantized_loaded)
 
 
 def float64_greedy_case(name: str, model: LLM) -> None:
@@ -247,16 +252,8 @@ def test_greedy_tokens_equal_float64_reference(loaded: tuple[str, LLM]) -> None:
     float64_greedy_case(*loaded)
 
 
-@pytest.mark.parametrize("name", sorted(REQUANTIZED))
-def test_requantized_greedy_tokens_equal_float64_reference(name: str) -> None:
-    if not HAVE_LLAMA_CPP:
-        pytest.skip(f"{name}: this fixture is built by llama.cpp's quantize API, and llama_cpp is not importable "
-                    "(pip install llama-cpp-python==0.3.36)")
-    model = LLM(model_path(name), backend="cpu", quiet=True)
-    try:
-        float64_greedy_case(name, model)
-    finally:
-        model.close()
+def test_requantized_greedy_tokens_equal_float64_reference(requantized_loaded: tuple[str, LLM]) -> None:
+    float64_greedy_case(*requantized_loaded)
 
 
 def test_near_tie_rule() -> None:

@@ -123,10 +123,9 @@ constexpr int kMaxHeadsPerItem = gemm::kMaxAttendHeads;  // query heads of one K
 // (partial_floats()).
 struct RowItems {
   const Shape& sh;
-  int per_kv, chunks, splits;  // heads per item (last chunk may be shorter), chunks per KV head
-  RowItems(const Shape& s, int split_count)
-      : sh(s), per_kv(std::min(s.group(), kMaxHeadsPerItem)), chunks((s.group() + per_kv - 1) / per_kv),
-        splits(split_count) {}
+  int per_kv, chunks;  // heads per item (last chunk may be shorter), chunks per KV head
+  explicit RowItems(const Shape& s)
+      : sh(s), per_kv(std::min(s.group(), kMaxHeadsPerItem)), chunks((s.group() + per_kv - 1) / per_kv) {}
   size_t units() const { return static_cast<size_t>(sh.seq_q) * sh.kv_heads * chunks; }  // items before splitting
   int row(size_t unit) const { return static_cast<int>(unit / (static_cast<size_t>(sh.kv_heads) * chunks)); }
   int kv_head(size_t unit) const { return static_cast<int>(unit / chunks % sh.kv_heads); }
@@ -143,12 +142,12 @@ void attention_rows(const float* q, const uint8_t* k, const uint8_t* v, float* o
   const gemm::Kernels& kern = gemm::active_kernels();
   const int d = sh.d, block = std::min(key_block(d), kRowKeyBlock);
   // Splits: enough items for ~4 per thread, each range at least kMinKeysPerSplit keys.
-  size_t units = RowItems(sh, 1).units(), want = static_cast<size_t>(pool.size()) * 4;
+  const RowItems it(sh);
+  size_t units = it.units(), want = static_cast<size_t>(pool.size()) * 4;
   int splits = 1;
   if (units < want)
     splits = std::clamp(std::min(static_cast<int>((want + units - 1) / units), sh.seq_kv / kMinKeysPerSplit), 1,
                         kMaxSplits);
-  const RowItems it(sh, splits);
   const size_t items = units * splits, pfloats = it.partial_floats();
   // Split items leave partial states here, merged below (bounded: splits > 1
   // only when there are fewer than 4 units per thread). The caller's scratch:
@@ -357,21 +356,27 @@ void attention(const float* q, const uint8_t* k, const uint8_t* v, float* out, i
 }  // namespace zw::cpu
 
 namespace zw::cpu::gemm {
+namespace {
+
+// Elements [t0, t0 + n) of a K/V row as f32: in place for f32 rows, else
+// widened into buf (n <= kMaxBlockedHeadDim).
+const float* kv_slice(const uint8_t* row, bool f16, int t0, int n, float* buf) {
+  if (!f16) return reinterpret_cast<const float*>(row) + t0;
+  load_row(row, DType::f16, t0, n, buf);
+  return buf;
+}
+
+}  // namespace
 
 // dot_lanes8 inlined into one multiversioned body: calling a dispatched
 // function per key costs more than a d=32 dot itself.
 ZW_MULTIVERSION void key_dots_generic(const float* q, int heads, const uint8_t* k, size_t stride, bool f16, int keys,
                                       int d, float scale, float* scores, int lds) {
-  float row[kMaxBlockedHeadDim];  // f16 keys: converted once per key for all heads
+  float buf[kMaxBlockedHeadDim];  // f16 keys: converted once per key for all heads
   for (int j = 0; j < keys; ++j) {
-    const uint8_t* kj = k + static_cast<size_t>(j) * stride;
     for (int t0 = 0; t0 < d; t0 += kMaxBlockedHeadDim) {  // d may exceed the buffer: in slices
       int n = std::min(d - t0, kMaxBlockedHeadDim);
-      const float* kt = reinterpret_cast<const float*>(kj) + t0;
-      if (f16) {
-        for (int t = 0; t < n; ++t) row[t] = zw_f16_to_f32(zw_load_u16le(kj + 2 * static_cast<size_t>(t0 + t)));
-        kt = row;
-      }
+      const float* kt = kv_slice(k + static_cast<size_t>(j) * stride, f16, t0, n, buf);
       for (int g = 0; g < heads; ++g) {
         float dot = dot_lanes8(q + static_cast<size_t>(g) * d + t0, kt, n);
         float* s = scores + static_cast<size_t>(g) * lds + j;
@@ -383,16 +388,11 @@ ZW_MULTIVERSION void key_dots_generic(const float* q, int heads, const uint8_t* 
 
 ZW_MULTIVERSION void add_weighted_rows_generic(const float* p, int lds, int heads, const uint8_t* v, size_t stride,
                                                bool f16, int keys, int d, float* acc) {
-  float row[kMaxBlockedHeadDim];
+  float buf[kMaxBlockedHeadDim];
   for (int j = 0; j < keys; ++j) {
-    const uint8_t* vj = v + static_cast<size_t>(j) * stride;
     for (int t0 = 0; t0 < d; t0 += kMaxBlockedHeadDim) {
       int n = std::min(d - t0, kMaxBlockedHeadDim);
-      const float* vt = reinterpret_cast<const float*>(vj) + t0;
-      if (f16) {
-        for (int t = 0; t < n; ++t) row[t] = zw_f16_to_f32(zw_load_u16le(vj + 2 * static_cast<size_t>(t0 + t)));
-        vt = row;
-      }
+      const float* vt = kv_slice(v + static_cast<size_t>(j) * stride, f16, t0, n, buf);
       for (int g = 0; g < heads; ++g) {
         float pj = p[static_cast<size_t>(g) * lds + j];
         float* a = acc + static_cast<size_t>(g) * d + t0;
