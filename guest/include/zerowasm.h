@@ -54,6 +54,7 @@ ZW_IMPORT("scale") void zw_scale(const float *x, float *out, int32_t n, float s)
 /* Exact (erf) GELU; SiLU x*sigmoid(x). out may alias x exactly. */
 ZW_IMPORT("gelu") void zw_gelu(const float *x, float *out, int32_t n);
 ZW_IMPORT("silu") void zw_silu(const float *x, float *out, int32_t n);
+/* Tanh-approximated GELU (GPT-2, Gemma): 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))). */
 ZW_IMPORT("gelu_tanh") void zw_gelu_tanh(const float *x, float *out, int32_t n);
 /* out[i] = x[i] as IEEE binary16 (round to nearest even; out 2-byte aligned, not overlapping
  * x): how an f16 KV cache is written (zw_attention's ZW_KV_F16). */
