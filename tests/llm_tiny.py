@@ -33,11 +33,14 @@ class TinyModel:
 def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64, n_layer: int = 2, n_head: int = 4,
                n_kv_head: int = 2, head_dim: int | None = None, d_ff: int = 128, window: int = 8,
                qtype: Any = None, extra_kv: dict[str, Any] | None = None, pre: str = "smollm",
-               merges_of: list[tuple[str, str]] | None = None, extra_tokens: list[str] | None = None) -> TinyModel:
+               merges_of: list[tuple[str, str]] | None = None, extra_tokens: list[str] | None = None,
+               rope_factors: bool = False) -> TinyModel:
     """Write a random-weight GGUF of arch; returns the float64 weights the reference uses.
 
     pre: tokenizer.ggml.pre; merges_of: the BPE merges (byte-level strings), TINY_MERGES by default;
-    extra_tokens: more tokens (byte-level strings) that no merge makes."""
+    extra_tokens: more tokens (byte-level strings) that no merge makes; rope_factors: a
+    rope_freqs.weight tensor (Llama 3.1+), here random divisors in [1, 8] of every frequency but
+    the first, so they change the rotation within a short prompt."""
     from gguf import GGML_QUANT_SIZES, GGUFWriter
     from gguf import GGMLQuantizationType as Q
     from gguf.quants import dequantize, quantize
@@ -86,6 +89,10 @@ def write_tiny(path: str | Path, arch: str, *, seed: int = 0, d_model: int = 64,
         m.t[name] = data.astype(np.float64)
 
     q_dim, kv_dim = n_head * hd, n_kv_head * hd
+    if rope_factors:
+        factors = np.concatenate([[1.0], rng.uniform(1.0, 8.0, hd // 2 - 1)]).astype(np.float32)
+        w.add_tensor("rope_freqs.weight", factors)
+        m.t["rope_freqs.weight"] = factors.astype(np.float64)
     add("token_embd.weight", vocab, d_model, 1.0, Q.Q8_0)
     vec("output_norm.weight", d_model, 1.0, 0.1)
     s = 1.0 / np.sqrt(d_model)
@@ -120,10 +127,14 @@ def _rms(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def _rope(x: np.ndarray, pos: np.ndarray, base: float, adjacent: bool) -> np.ndarray:
-    """x: [T, heads, hd]. adjacent: rotate pairs (2i, 2i+1) (GGUF llama); else (i, i + hd/2)."""
+def _rope(x: np.ndarray, pos: np.ndarray, base: float, adjacent: bool,
+          factors: np.ndarray | None = None) -> np.ndarray:
+    """x: [T, heads, hd]. adjacent: rotate pairs (2i, 2i+1) (GGUF llama); else (i, i + hd/2).
+    factors: rope_freqs.weight, which divides frequency i (llama.cpp's freq_factors)."""
     hd = x.shape[-1]
     inv = base ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
+    if factors is not None:
+        inv = inv / factors
     ang = pos[:, None, None] * inv[None, None, :]
     cos, sin = np.cos(ang), np.sin(ang)
     if adjacent:
@@ -190,7 +201,8 @@ def reference_logits(m: TinyModel, ids: list[int], last_only: bool = False, rows
         q, k, v = q.reshape(T, H, hd), k.reshape(T, KVH, hd), v.reshape(T, KVH, hd)
         if gemma:
             q, k = _rms(q, t[p + "attn_q_norm.weight"], m.eps), _rms(k, t[p + "attn_k_norm.weight"], m.eps)
-        q, k = _rope(q, pos, base, m.arch == "llama"), _rope(k, pos, base, m.arch == "llama")
+        adjacent, factors = m.arch == "llama", t.get("rope_freqs.weight")
+        q, k = _rope(q, pos, base, adjacent, factors), _rope(k, pos, base, adjacent, factors)
         k, v = f16_cache(k), f16_cache(v)  # the KV cache holds binary16
         mask = np.tril(np.ones((T, T), bool))
         if local:

@@ -24,6 +24,7 @@ SIGNATURES: dict[str, str] = {
     "rmsnorm": "iiiiif",
     "softmax": "iiiifi",
     "rope": "iiiiiifi",
+    "rope_factors": "iiiiiifii",
     "attention": "iiiiiiiiifi",
     "gather": "iiiiiii",
     "sync": "",
@@ -134,11 +135,15 @@ def ref_softmax(x: np.ndarray, scale: float, causal: bool) -> np.ndarray:
     return out
 
 
-def ref_rope(x: np.ndarray, pos0: int, theta: float, adjacent: bool) -> np.ndarray:
+def ref_rope(x: np.ndarray, pos0: int, theta: float, adjacent: bool,
+             factors: np.ndarray | None = None) -> np.ndarray:
+    """float64 rotary embedding; factors (d/2) divide the frequencies (zw.rope_factors)."""
     rows, heads, d = x.shape
     x = x.astype(np.float64)
     pos = (pos0 + np.arange(rows, dtype=np.float64))[:, None, None]
     freq = theta ** (-2.0 * np.arange(d // 2, dtype=np.float64) / d)
+    if factors is not None:
+        freq = freq / factors.astype(np.float64)
     ang = pos * freq
     cos, sin = np.cos(ang), np.sin(ang)
     out = np.empty_like(x)

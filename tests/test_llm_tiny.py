@@ -107,6 +107,49 @@ def test_rope_scaling_is_refused(tmp_path: Path) -> None:
     expect_load_error(path, "rope scaling 'yarn'")
 
 
+@pytest.fixture(scope="module")
+def llama31(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TinyModel]:
+    """A tiny llama with Llama 3.1's per-frequency rope factors (rope_freqs.weight)."""
+    path = tmp_path_factory.mktemp("llama31") / "llama31.gguf"
+    return path, write_tiny(path, "llama", seed=31, head_dim=32, n_head=2, n_kv_head=1, rope_factors=True)
+
+
+def without_rope_factors(ref: TinyModel) -> TinyModel:
+    return TinyModel(ref.arch, ref.n_head, ref.n_kv_head, ref.head_dim, ref.eps, ref.rope_base, ref.window,
+                     {k: v for k, v in ref.t.items() if k != "rope_freqs.weight"}, ref.n_layer)
+
+
+def test_rope_factors_match_reference(llama31: tuple[Path, TinyModel]) -> None:
+    """zw.rope_factors in the guest: logits and greedy tokens equal the float64 reference that
+    divides each rope frequency by its factor, which is far from the one without factors."""
+    path, ref = llama31
+    model = LLM(path, backend="cpu", quiet=True)
+    ids = prompt(model, 21, 3)
+    with model.session(n_ctx=64) as s:
+        s.feed(ids)
+        s.eval()
+        logits = s.logits()
+        got = list(s.generate(12, stop=()))
+    want = reference_logits(ref, ids)[-1]
+    assert rel_err(logits, want) < 1e-4
+    assert rel_err(reference_logits(without_rope_factors(ref), ids)[-1], want) > 1e-2
+    assert got == reference_greedy(ref, ids, 12)
+
+
+def test_rope_factors_as_llama_cpp_reads_them(llama31: tuple[Path, TinyModel]) -> None:
+    """The reference's reading of rope_freqs (divide frequency i by factor i) is llama.cpp's:
+    llama.cpp's logits on the same file lie near it and far from the reading without factors."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    path, ref = llama31
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=64, n_threads=2, logits_all=True, verbose=False)
+    ids = prompt(LLM(path, backend="cpu", quiet=True, vocab_only=True), 21, 3)
+    llm.eval(ids)
+    got = np.array(llm.scores[len(ids) - 1], dtype=np.float64)
+    near = rel_err(got, reference_logits(ref, ids)[-1])
+    far = rel_err(got, reference_logits(without_rope_factors(ref), ids)[-1])
+    assert near < 0.02 and far > 5 * near, (near, far)
+
+
 def test_base_model_without_template(tmp_path: Path, tiny: tuple[LLM, TinyModel]) -> None:
     """A file without tokenizer.chat_template completes, and chat says why it cannot."""
     path = tmp_path / "base.gguf"

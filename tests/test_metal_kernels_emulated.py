@@ -329,13 +329,15 @@ def test_softmax(driver: Driver, tmp_path: Path, rows: int, cols: int, causal: b
 # ---- rope ---------------------------------------------------------------------------------
 
 
-def rope_reference(x: np.ndarray, pos0: int, theta: float, adjacent: bool) -> np.ndarray:
+def rope_reference(x: np.ndarray, pos0: int, theta: float, adjacent: bool,
+                   factors: np.ndarray | None = None) -> np.ndarray:
     rows, heads, hd = x.shape
     out = x.astype(np.float64).copy()
     half = hd // 2
     for i in range(half):
         a, b = (2 * i, 2 * i + 1) if adjacent else (i, i + half)
-        angle = (pos0 + np.arange(rows, dtype=np.float64)) * theta ** (-2.0 * i / hd)
+        freq = theta ** (-2.0 * i / hd) / (1.0 if factors is None else float(factors[i]))
+        angle = (pos0 + np.arange(rows, dtype=np.float64)) * freq
         c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
         x0, x1 = x[:, :, a].astype(np.float64), x[:, :, b].astype(np.float64)
         out[:, :, a] = x0 * c - x1 * s
@@ -356,6 +358,22 @@ def test_rope(driver: Driver, tmp_path: Path, adjacent: bool, pos0: int, alias: 
     got = run(driver, tmp_path, "rope", mem, px, out, rows, heads, hd, pos0, theta, int(adjacent))
     # The host's hi/lo frequency table keeps the angle accurate even far out.
     close(view(got, out, x.size).reshape(x.shape), rope_reference(x, pos0, theta, adjacent), 1e-5, 2e-6)
+
+
+@pytest.mark.parametrize("pos0", [0, 4093, 200_000])
+def test_rope_factors(driver: Driver, tmp_path: Path, pos0: int) -> None:
+    """zw.rope_factors: the host's frequency pair divided by each factor in the kernel."""
+    rng = np.random.default_rng(pos0 + 7)
+    rows, heads, hd, theta = 5, 2, 64, 500000.0
+    x = rng.standard_normal((rows, heads, hd)).astype(np.float32)
+    factors = rng.uniform(1.0, 8.0, hd // 2).astype(np.float32)
+    mem = Memory()
+    px, pf = mem.put(x), mem.put(factors)
+    out = mem.reserve(x.size)
+    got = run(driver, tmp_path, "rope_factors", mem, px, out, rows, heads, hd, pos0, theta, 1, pf)
+    ref = rope_reference(x, pos0, theta, True, factors)
+    assert np.abs(ref - rope_reference(x, pos0, theta, True)).max() > 1e-2  # the factors matter
+    close(view(got, out, x.size).reshape(x.shape), ref, 1e-5, 2e-6)
 
 
 def test_rope_without_frequency_table(driver: Driver, tmp_path: Path) -> None:

@@ -146,11 +146,14 @@ struct SoftmaxArgs {
 
 // x, out: [rows, heads, head_dim]; row r at position pos0 + r; frequency i is
 // theta^(-2i/head_dim); adjacent: pairs (2i, 2i+1), else (i, i + head_dim/2).
+// Frequency i is theta^(-2i/head_dim), divided by factors[i] (head_dim/2 f32) when has_factors.
 struct RopeArgs {
   Operand x, out;
   int32_t rows, heads, head_dim, pos0;
   float theta;
   bool adjacent;
+  bool has_factors = false;
+  Operand factors;
 };
 
 // q, out: [seq_q, heads, head_dim] f32; k, v: [seq_kv, kv_heads, head_dim] of kv_type.

@@ -123,9 +123,11 @@ uint64_t issue_softmax(OpContext& ctx, const wasmtime_val_raw_t* args) {
   return ck.bytes_touched();
 }
 
+// rope(x, out, rows, heads, head_dim, pos0, theta, flags) and rope_factors(..., factors).
+template <bool Factors>
 uint64_t issue_rope(OpContext& ctx, const wasmtime_val_raw_t* args) {
   Raw r{args};
-  ArgChecker ck("rope", ctx.memory_size);
+  ArgChecker ck(Factors ? "rope_factors" : "rope", ctx.memory_size);
   ck.flags(r.u32(7), kRopeAdjacent);
   RopeArgs a{};
   a.rows = ck.dim("rows", r.i32(2));
@@ -140,6 +142,11 @@ uint64_t issue_rope(OpContext& ctx, const wasmtime_val_raw_t* args) {
   a.x = ck.span("x", r.ptr(0), elems, 4, 4);
   a.out = ck.span("out", r.ptr(1), elems, 4, 4);
   ck.no_overlap("out", a.out, "x", a.x, true);
+  if constexpr (Factors) {
+    a.has_factors = true;
+    a.factors = ck.span("factors", r.ptr(8), uint64_t(a.head_dim / 2), 4, 4);
+    ck.no_overlap("out", a.out, "factors", a.factors, false);
+  }
   ctx.executor.run(a);
   return ck.bytes_touched();
 }
@@ -240,7 +247,7 @@ constexpr OpDef kOps[] = {
     {"layernorm", "iiiiiif", issue_norm<false>},
     {"rmsnorm", "iiiiif", issue_norm<true>},
     {"softmax", "iiiifi", issue_softmax},
-    {"rope", "iiiiiifi", issue_rope},
+    {"rope", "iiiiiifi", issue_rope<false>},
     {"attention", "iiiiiiiiifi", issue_attention},
     {"gather", "iiiiiii", issue_gather},
     {"sync", "", issue_sync, /*sync_point=*/true},
@@ -249,6 +256,7 @@ constexpr OpDef kOps[] = {
     // Added to ABI v1 after the rest (indices above are stable: the fuzz corpus uses them).
     {"gelu_tanh", "iii", issue_elementwise<Elementwise::gelu_tanh>},
     {"to_f16", "iii", issue_to_f16},
+    {"rope_factors", "iiiiiifii", issue_rope<true>},
 };
 
 }  // namespace

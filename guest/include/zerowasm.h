@@ -80,6 +80,13 @@ ZW_IMPORT("rope")
 void zw_rope(const float *x, float *out, int32_t rows, int32_t heads, int32_t head_dim,
              int32_t pos0, float theta, uint32_t flags);
 
+/* zw_rope with per-frequency factors (Llama 3.1's rope_freqs, as llama.cpp's
+ * freq_factors): frequency i is theta^(-2i/head_dim) / factors[i]; factors holds
+ * head_dim/2 f32 and must not overlap out. */
+ZW_IMPORT("rope_factors")
+void zw_rope_factors(const float *x, float *out, int32_t rows, int32_t heads, int32_t head_dim,
+                     int32_t pos0, float theta, uint32_t flags, const float *factors);
+
 /* Scaled dot-product attention. q, out: [seq_q, heads, head_dim] f32;
  * k, v: [seq_kv, kv_heads, head_dim], f32 or with ZW_KV_F16 binary16;
  * heads % kv_heads == 0 (GQA: query head h uses kv head h / (heads / kv_heads)).

@@ -89,7 +89,7 @@ int run_bench(Arena& ar, Executor& ex, const std::string& only) {
   report("softmax 1536x128 (12 heads x 128 rows)",
          best_time([&] { ex.run(SoftmaxArgs{f32s(ox, 1536 * 128), f32s(oz, 1536 * 128), 1536, 128, 0.17f, false}); }, 2000));
   report("rope 1x9x64 pos 100",
-         best_time([&] { ex.run(RopeArgs{f32s(ox, 9 * 64), f32s(oz, 9 * 64), 1, 9, 64, 100, 1e5f, true}); }, 100000));
+         best_time([&] { ex.run(RopeArgs{f32s(ox, 9 * 64), f32s(oz, 9 * 64), 1, 9, 64, 100, 1e5f, true, false, {}}); }, 100000));
   report("attention decode q=1 kv=256 9/3 heads d=64",
          best_time([&] { ex.run(AttentionArgs{f32s(ox, 9 * 64), f32s(oy, 256 * 3 * 64), f32s(ov, 256 * 3 * 64),
                                                  f32s(oz, 9 * 64), 1, 256, 9, 3, 64, 0.125f, true, DType::f32}); },

@@ -11,7 +11,8 @@ import struct
 from pathlib import Path
 
 OPS = ["matmul", "add", "mul", "scale", "gelu", "silu", "layernorm", "rmsnorm", "softmax", "rope",
-       "attention", "gather", "sync", "prefetch", "advise", "gelu_tanh", "to_f16"]
+       "attention", "gather", "sync", "prefetch", "advise", "gelu_tanh", "to_f16",
+       "rope_factors"]
 K = 16384  # offset unit
 
 
@@ -50,6 +51,8 @@ SEEDS: dict[str, list[list[tuple[int, int]]]] = {
     "advise": [[ptr(0), dim(100), raw(1)]],
     "gelu_tanh": [[ptr(0), ptr(K), dim(100)]],
     "to_f16": [[ptr(0), ptr(K), dim(100)]],
+    "rope_factors": [[ptr(0), ptr(K), dim(3), dim(2), dim(8), dim(5), fl(500000.0), raw(a), ptr(2 * K)]
+                     for a in (0, 1)],
 }
 
 

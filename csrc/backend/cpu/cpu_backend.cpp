@@ -40,7 +40,8 @@ class CpuExecutor final : public Executor {
     cpu::softmax(f32(a.x), f32(a.out), a.rows, a.cols, a.scale, a.causal);
   }
   void run(const RopeArgs& a) override {
-    cpu::rope(f32(a.x), f32(a.out), a.rows, a.heads, a.head_dim, a.pos0, a.theta, a.adjacent);
+    cpu::rope(f32(a.x), f32(a.out), a.rows, a.heads, a.head_dim, a.pos0, a.theta, a.adjacent,
+              a.has_factors ? f32(a.factors) : nullptr);
   }
   void run(const AttentionArgs& a) override {
     cpu::attention(f32(a.q), bytes(a.k), bytes(a.v), f32(a.out), a.seq_q, a.seq_kv, a.heads,

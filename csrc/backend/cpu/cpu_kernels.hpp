@@ -28,8 +28,9 @@ void layernorm(const float* x, const float* gamma, const float* beta, float* out
                int cols, float eps);
 void rmsnorm(const float* x, const float* gamma, float* out, int rows, int cols, float eps);
 void softmax(const float* x, float* out, int rows, int cols, float scale, bool causal);
+// factors: null, or head_dim/2 divisors of the frequencies (zw.rope_factors).
 void rope(const float* x, float* out, int rows, int heads, int head_dim, int pos0, float theta,
-          bool adjacent);
+          bool adjacent, const float* factors = nullptr);
 void attention(const float* q, const uint8_t* k, const uint8_t* v, float* out, int seq_q, int seq_kv,
                int heads, int kv_heads, int head_dim, float scale, bool causal, bool kv_f16);
 // Rows whose id is outside [0, rows) come out as zeros (validation already

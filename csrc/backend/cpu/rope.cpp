@@ -37,12 +37,15 @@ ZW_MULTIVERSION void rotate_adjacent(const float* x, float* y, int half, const f
 }  // namespace
 
 void rope(const float* x, float* out, int rows, int heads, int head_dim, int pos0, float theta,
-          bool adjacent) {
+          bool adjacent, const float* factors) {
   int half = head_dim / 2;
   // Angles in double: in f32, pos * freq loses ~pos * 6e-8 rad, which at a
   // few thousand positions is already past 1e-4 error in sin/cos.
   std::vector<double> inv_freq(half);
-  for (int i = 0; i < half; ++i) inv_freq[i] = zw_rope_angle_f64(1, i, head_dim, theta);
+  for (int i = 0; i < half; ++i) {
+    inv_freq[i] = zw_rope_angle_f64(1, i, head_dim, theta);
+    if (factors) inv_freq[i] /= static_cast<double>(factors[i]);
+  }
   size_t row_elems = static_cast<size_t>(heads) * head_dim;
   ThreadPool& pool = ThreadPool::instance();
   size_t min_rows = std::max<size_t>(1, 16384 / row_elems);

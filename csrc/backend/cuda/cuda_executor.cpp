@@ -235,6 +235,7 @@ void CudaExecutor::run(const RopeArgs& a) {
   RopeParams p{};
   p.x = dev(a.x);
   p.out = dev(a.out);
+  p.factors = a.has_factors ? dev(a.factors) : 0;
   p.rows = a.rows;
   p.heads = a.heads;
   p.head_dim = a.head_dim;

@@ -206,11 +206,14 @@ EncodePlan plan_encode(const RopeArgs& args, const DeviceLimits& device) {
   // (angles stay accurate at large positions). buffer(3) is always bound.
   const uint32_t pairs = static_cast<uint32_t>(args.head_dim / 2);
   const bool table = pairs <= ZW_ROPE_MAX_TABLE_PAIRS;
-  const ZwRopeParams params{u32(args.rows), u32(args.heads), u32(args.head_dim), u32(args.pos0),
-                            args.theta,     args.adjacent ? 1u : 0u, table ? 1u : 0u};
+  const ZwRopeParams params{u32(args.rows),  u32(args.heads),         u32(args.head_dim),
+                            u32(args.pos0),  args.theta,              args.adjacent ? 1u : 0u,
+                            table ? 1u : 0u, args.has_factors ? 1u : 0u};
   PipelineLimits limits;
-  EncodePlan plan =
-      start("rope", Kernel::rope, device, {{0, args.x}, {1, args.out}}, 2, params, &limits);
+  // buffer(4), the factors, is always bound (to x when there are none: never read).
+  EncodePlan plan = start(args.has_factors ? "rope_factors" : "rope", Kernel::rope, device,
+                          {{0, args.x}, {1, args.out}, {4, args.has_factors ? args.factors : args.x}}, 2, params,
+                          &limits);
   plan.constants.assign(table ? 2 * pairs : 2, 0.0f);
   if (table) {
     for (uint32_t i = 0; i < pairs; ++i) {

@@ -504,6 +504,7 @@ void VulkanExecutor::run(const RopeArgs& a) {
   RopePush p{};
   p.x = addr(a.x, "zw.rope", "x");
   p.out = addr(a.out, "zw.rope", "out");
+  p.factors = a.has_factors ? addr(a.factors, "zw.rope_factors", "factors") : 0;
   p.rows = static_cast<uint32_t>(a.rows);
   p.heads = static_cast<uint32_t>(a.heads);
   p.head_dim = static_cast<uint32_t>(a.head_dim);

@@ -32,9 +32,10 @@ struct SoftmaxPush {  // shaders/softmax.comp
   uint32_t causal;
 };
 
-// freqs: head_dim/2 (hi, lo) float pairs of theta^(-2i/head_dim), from doubles.
+// freqs: head_dim/2 (hi, lo) float pairs of theta^(-2i/head_dim), from doubles;
+// factors: 0, or head_dim/2 f32 divisors of those (zw.rope_factors, in guest memory).
 struct RopePush {  // shaders/rope.comp
-  uint64_t x, out, freqs;
+  uint64_t x, out, freqs, factors;
   uint32_t rows, heads, head_dim, pos0;
   uint32_t adjacent, pad;
 };
@@ -59,7 +60,7 @@ struct MatmulPush {  // shaders/gemv.comp, shaders/gemm.comp
 static_assert(sizeof(ElementwisePush) == 40);
 static_assert(sizeof(NormPush) == 48);
 static_assert(sizeof(SoftmaxPush) == 32);
-static_assert(sizeof(RopePush) == 48);
+static_assert(sizeof(RopePush) == 56);
 static_assert(sizeof(AttentionPush) == 64);
 static_assert(sizeof(GatherPush) == 48);
 static_assert(sizeof(MatmulPush) == 48);

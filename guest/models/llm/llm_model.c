@@ -189,8 +189,9 @@ static int load_hparams(llm_model *m, const gg_file *f, const char **arch_out, c
     if (factor != 0.0f && factor != 1.0f)
       return fail(err, errlen, "model: rope scaling by %g is not supported", (double)factor);
   }
-  if (gg_find_tensor(f, "rope_freqs.weight"))
-    return fail(err, errlen, "model: per-frequency rope factors (rope_freqs.weight, Llama 3.1 style) are not supported");
+  /* rope_freqs.weight (Llama 3.1+; llama.cpp reads it for llama only) is bound in llm_model_load. */
+  if (gg_find_tensor(f, "rope_freqs.weight") && m->arch != LLM_ARCH_LLAMA)
+    return fail(err, errlen, "model: per-frequency rope factors (rope_freqs.weight) are only supported for llama");
   m->q_dim = m->n_head * m->head_dim;
   m->kv_dim = m->n_kv_head * m->head_dim;
   float rope_base = 10000.0f;
@@ -253,6 +254,10 @@ int llm_model_load(llm_model *m, const gg_file *f, char *err, size_t errlen) {
     m->output = m->tok_embd;
     m->output_flags = ZW_B_DTYPE(m->tok_embd_dtype);
   }
+  /* Llama 3.1+: frequency i of every layer is divided by factor i (llama.cpp's freq_factors) */
+  if (gg_find_tensor(f, "rope_freqs.weight") &&
+      !(m->rope_factors = bind(f, "rope_freqs.weight", m->head_dim / 2, 1, 1, &dt, err, errlen)))
+    goto bad;
   for (int32_t l = 0; l < m->n_layer; l++) {
     llm_layer *L = &m->layers[l];
     char name[64];
@@ -386,8 +391,13 @@ void llm_forward(const llm_model *m, const int32_t *ids, int32_t n, int32_t pos,
       zw_rmsnorm(m->q, L->q_norm, m->q, n * m->n_head, HD, m->eps);
       zw_rmsnorm(k_new, L->k_norm, k_new, n * m->n_kv_head, HD, m->eps);
     }
-    zw_rope(m->q, m->q, n, m->n_head, HD, pos, L->rope_base, m->rope_flags);
-    zw_rope(k_new, k_new, n, m->n_kv_head, HD, pos, L->rope_base, m->rope_flags);
+    if (m->rope_factors) {
+      zw_rope_factors(m->q, m->q, n, m->n_head, HD, pos, L->rope_base, m->rope_flags, m->rope_factors);
+      zw_rope_factors(k_new, k_new, n, m->n_kv_head, HD, pos, L->rope_base, m->rope_flags, m->rope_factors);
+    } else {
+      zw_rope(m->q, m->q, n, m->n_head, HD, pos, L->rope_base, m->rope_flags);
+      zw_rope(k_new, k_new, n, m->n_kv_head, HD, pos, L->rope_base, m->rope_flags);
+    }
     zw_to_f16(k_new, k_all + (size_t)pos * (size_t)KV, n * KV);
     zw_to_f16(v_new, v_all + (size_t)pos * (size_t)KV, n * KV);
     attend(m, L, m->q, k_all, v_all, m->att, n, pos);

@@ -5,7 +5,8 @@
  *
  * Architectures (general.architecture):
  *   llama   RMSNorm, RoPE over adjacent pairs (GGUF pre-permutes q/k), SwiGLU;
- *           SmolLM2, Llama 2, Mistral, TinyLlama and other llama-layout files.
+ *           SmolLM2, Llama 2, Mistral, TinyLlama and other llama-layout files;
+ *           Llama 3.1+'s per-frequency rope factors (rope_freqs.weight).
  *   qwen2   llama with q/k/v biases and RoPE over halves (i, i + d/2).
  *   gemma3  embeddings scaled by sqrt(d); RMSNorm before and after attention
  *           and FFN; per-head RMSNorm of q and k; GELU(tanh)-gated FFN; local
@@ -42,6 +43,7 @@ typedef struct {
   int32_t q_dim, kv_dim;
   float eps, attn_scale, embd_scale;
   uint32_t rope_flags;
+  const float *rope_factors; /* llama (Llama 3.1+): rope_freqs.weight, [head_dim/2] divisors; or NULL */
   const void *tok_embd;
   int32_t tok_embd_dtype; /* enum zw_dtype */
   const float *out_norm;

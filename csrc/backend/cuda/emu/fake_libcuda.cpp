@@ -72,7 +72,7 @@ bool inside_known_memory(uint64_t p) {
 std::vector<uint64_t> pointers(const zw_cuda::ElementwiseParams& p) { return {p.a, p.b, p.out}; }
 std::vector<uint64_t> pointers(const zw_cuda::NormParams& p) { return {p.x, p.gamma, p.beta, p.out}; }
 std::vector<uint64_t> pointers(const zw_cuda::SoftmaxParams& p) { return {p.x, p.out}; }
-std::vector<uint64_t> pointers(const zw_cuda::RopeParams& p) { return {p.x, p.out}; }
+std::vector<uint64_t> pointers(const zw_cuda::RopeParams& p) { return {p.x, p.out, p.factors}; }
 std::vector<uint64_t> pointers(const zw_cuda::AttentionParams& p) { return {p.q, p.k, p.v, p.out}; }
 std::vector<uint64_t> pointers(const zw_cuda::GatherParams& p) { return {p.table, p.ids, p.out}; }
 std::vector<uint64_t> pointers(const zw_cuda::MatmulParams& p) { return {p.a, p.b, p.c}; }

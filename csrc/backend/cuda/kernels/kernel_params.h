@@ -39,6 +39,7 @@ struct SoftmaxParams {
 
 struct RopeParams {
   DevPtr x, out;
+  DevPtr factors;  // 0, or head_dim/2 f32 divisors of the frequencies (zw.rope_factors)
   int32_t rows, heads, head_dim, pos0;
   float theta;
   int32_t adjacent;
@@ -74,7 +75,7 @@ struct MatmulParams {
 static_assert(sizeof(ElementwiseParams) == 40, "ElementwiseParams layout");
 static_assert(sizeof(NormParams) == 48, "NormParams layout");
 static_assert(sizeof(SoftmaxParams) == 32, "SoftmaxParams layout");
-static_assert(sizeof(RopeParams) == 40, "RopeParams layout");
+static_assert(sizeof(RopeParams) == 48, "RopeParams layout");
 static_assert(sizeof(AttentionParams) == 72, "AttentionParams layout");
 static_assert(sizeof(GatherParams) == 48, "GatherParams layout");
 static_assert(sizeof(MatmulParams) == 56, "MatmulParams layout");

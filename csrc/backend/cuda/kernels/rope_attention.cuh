@@ -15,6 +15,7 @@ ZW_GLOBAL void zw_rope(zw_cuda::RopeParams p) {
   const int64_t pairs = static_cast<int64_t>(p.rows) * p.heads * half;
   const float* x = ptr<const float>(p.x);
   float* out = ptr<float>(p.out);
+  const float* factors = p.factors ? ptr<const float>(p.factors) : nullptr;
   const bool adjacent = p.adjacent != 0;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < pairs;
@@ -24,8 +25,9 @@ ZW_GLOBAL void zw_rope(zw_cuda::RopeParams p) {
     const int64_t pos = p.pos0 + vec / p.heads;
     // In units of pi: sincospi reduces its argument exactly, so no slow
     // large-argument path (and no local memory) is compiled in.
-    const double turns = static_cast<double>(pos) *
-                         (pow(static_cast<double>(p.theta), -static_cast<double>(2 * i) / head_dim) * kInvPi);
+    double freq = pow(static_cast<double>(p.theta), -static_cast<double>(2 * i) / head_dim);
+    if (factors) freq /= static_cast<double>(factors[i]);
+    const double turns = static_cast<double>(pos) * (freq * kInvPi);
     double s, c;
     sincospi(turns, &s, &c);
     const int64_t base = vec * head_dim;

@@ -11,7 +11,9 @@
 // writing it, and pairs are disjoint.
 //
 // x [[buffer(0)]], out [[buffer(1)]], params [[buffer(2)]],
-// freqs [[buffer(3)]]: head_dim/2 (hi, lo) pairs when params.has_freq_table.
+// freqs [[buffer(3)]]: head_dim/2 (hi, lo) pairs when params.has_freq_table,
+// factors [[buffer(4)]]: head_dim/2 divisors of the frequencies when
+// params.has_factors (zw.rope_factors; the pair is divided as a pair).
 #include "zw_metal_common.h"
 
 // 2*pi = ZW_TWO_PI_HI + ZW_TWO_PI_LO (ZW_TWO_PI_HI is 2*pi rounded to float).
@@ -32,7 +34,7 @@ inline float2 zw_rope_cos_sin(float pos, float f_hi, float f_lo) {
 
 kernel void zwk_rope(device const float* x [[buffer(0)]], device float* out [[buffer(1)]],
                      constant ZwRopeParams& p [[buffer(2)]], constant float* freqs [[buffer(3)]],
-                     uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
+                     device const float* factors [[buffer(4)]], uint gid [[thread_position_in_grid]], uint grid [[threads_per_grid]]) {
   const uint half_dim = p.head_dim / 2;
   const uint pairs = p.rows * p.heads * half_dim;
   const bool adjacent = p.adjacent != 0;
@@ -51,6 +53,12 @@ kernel void zwk_rope(device const float* x [[buffer(0)]], device float* out [[bu
     } else {
       f_hi = zw_rope_inv_freq(int(i), int(p.head_dim), p.theta);
       f_lo = 0.0f;
+    }
+    if (p.has_factors != 0) {  // (hi + lo) / factor: the quotient, then its remainder's share
+      const float factor = factors[i];
+      const float q = f_hi / factor;
+      f_lo = (fma(-q, factor, f_hi) + f_lo) / factor;
+      f_hi = q;
     }
     const float2 cs = zw_rope_cos_sin(float(p.pos0 + row), f_hi, f_lo);
     const zw_pair y = zw_rope_rotate(x[first], x[second], cs.x, cs.y);

@@ -47,6 +47,8 @@ struct ZwRopeParams {
   // 1: buffer(2) holds head_dim/2 (hi, lo) float pairs whose sum is the
   // frequency theta^(-2i/head_dim) computed in double on the host.
   uint32_t has_freq_table;
+  // 1: buffer(4) holds head_dim/2 f32 divisors of the frequencies (zw.rope_factors).
+  uint32_t has_factors;
 };
 // Largest frequency table sent with setBytes (2 KiB: Metal wants under 4 KiB
 // there); head_dim <= 512. Larger heads compute frequencies in float.
@@ -87,7 +89,7 @@ static_assert(sizeof(ZwMatmulParams) == 20, "layout shared with Metal");
 static_assert(sizeof(ZwElementwiseParams) == 8, "layout shared with Metal");
 static_assert(sizeof(ZwNormParams) == 12, "layout shared with Metal");
 static_assert(sizeof(ZwSoftmaxParams) == 16, "layout shared with Metal");
-static_assert(sizeof(ZwRopeParams) == 28, "layout shared with Metal");
+static_assert(sizeof(ZwRopeParams) == 32, "layout shared with Metal");
 static_assert(sizeof(ZwAttentionParams) == 28, "layout shared with Metal");
 static_assert(sizeof(ZwGatherParams) == 16, "layout shared with Metal");
 

@@ -163,11 +163,13 @@ void invoke(void (*f)(const float*, float*, const ZwSoftmaxParams&, float*, uint
       t.simdgroups);
   });
 }
-void invoke(void (*f)(const float*, float*, const ZwRopeParams&, const float*, uint, uint), const Bound& b) {
+void invoke(void (*f)(const float*, float*, const ZwRopeParams&, const float*, const float*, uint, uint),
+            const Bound& b) {
   const ZwRopeParams p = b.params<ZwRopeParams>();
   if (b.plan.constants.empty()) fail("rope plan without its frequency buffer");
   dispatch(b.plan, [&](const ThreadInfo& t) {
-    f(b.buffer<float>(0), b.buffer<float>(1), p, b.plan.constants.data(), t.grid_x, t.grid_threads_x);
+    f(b.buffer<float>(0), b.buffer<float>(1), p, b.plan.constants.data(), b.buffer<float>(2), t.grid_x,
+      t.grid_threads_x);
   });
 }
 void invoke(void (*f)(const float*, const uchar*, const uchar*, float*, const ZwAttentionParams&, float*, uint2,
@@ -305,7 +307,7 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
     args.out = ck.span("out", pout, elems, 4, 4);
     return zw::mtl::plan_encode(args, device);
   }
-  if (op == "rope") {
+  if (op == "rope" || op == "rope_factors") {
     const uint32_t px = a.ptr(), pout = a.ptr();
     zw::RopeArgs args{};
     args.rows = ck.dim("rows", a.i32());
@@ -317,6 +319,10 @@ EncodePlan plan_op(const std::string& op, Numbers& a, uint64_t memory_size, cons
     const uint64_t elems = ck.product("rows*heads*head_dim", {u64(args.rows), u64(args.heads), u64(args.head_dim)});
     args.x = ck.span("x", px, elems, 4, 4);
     args.out = ck.span("out", pout, elems, 4, 4);
+    if (op == "rope_factors") {
+      args.has_factors = true;
+      args.factors = ck.span("factors", a.ptr(), u64(args.head_dim / 2), 4, 4);
+    }
     return zw::mtl::plan_encode(args, device);
   }
   if (op == "attention") {

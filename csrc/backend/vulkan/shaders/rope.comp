@@ -6,14 +6,15 @@
 // hi + lo (computed in double); pos * (hi + lo) is formed as an unevaluated
 // sum (fma gives pos * hi's rounding error exactly) and the nearest multiple
 // of 2*pi is removed in two parts, so cos/sin see the angle within ~1e-7 rad
-// for any position below 2^24. Exact aliasing out == x is safe (each pair is
-// read, then written, by one invocation; pairs are disjoint).
+// for any position below 2^24. zw.rope_factors divides each frequency by its
+// factor (guest memory) before that, as a float pair too. Exact aliasing out == x
+// is safe (each pair is read, then written, by one invocation; pairs are disjoint).
 #version 460
 #include "common.glsl"
 
 layout(local_size_x = 256) in;
 layout(push_constant) uniform Push {  // vk_params.h RopePush
-  uint64_t x, out_, freqs;
+  uint64_t x, out_, freqs, factors;
   uint rows, heads, head_dim, pos0;
   uint adjacent, pad;
 } p;
@@ -71,10 +72,20 @@ void main() {
     uint first = base + (p.adjacent != 0u ? 2u * i : i);
     uint second = base + (p.adjacent != 0u ? 2u * i + 1u : i + half_dim);
 #ifdef ZW_ROPE_F64
-    double angle = double(p.pos0 + row) * F64(p.freqs).v[i];
+    double freq = F64(p.freqs).v[i];
+    if (p.factors != 0ul) freq /= double(F32(p.factors).v[i]);
+    double angle = double(p.pos0 + row) * freq;
     vec2 cs = zw_cos_sin(float(angle - 6.283185307179586 * floor(angle / 6.283185307179586 + 0.5)));
 #else
-    vec2 cs = rope_cos_sin(float(p.pos0 + row), f.v[2u * i], f.v[2u * i + 1u]);
+    float f_hi = f.v[2u * i], f_lo = f.v[2u * i + 1u];
+    if (p.factors != 0ul) {  // (hi + lo) / factor as a pair: the quotient and its remainder's share
+      float factor = F32(p.factors).v[i];
+      precise float q = f_hi / factor;
+      precise float rem = fma(-q, factor, f_hi) + f_lo;
+      f_hi = q;
+      f_lo = rem / factor;
+    }
+    vec2 cs = rope_cos_sin(float(p.pos0 + row), f_hi, f_lo);
 #endif
     float x0 = x.v[first];
     float x1 = x.v[second];
