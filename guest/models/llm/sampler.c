@@ -24,10 +24,37 @@ static int by_prob_desc(const void *a, const void *b) {
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The first index of the largest value (NaNs never win, unless logits[0] is one).
+ * Eight independent running maxima: a single one is a chain of load, compare and
+ * select per element, which took ~1 ms of each 15 ms decode step over Gemma's
+ * 262,144 logits; eight chains overlap. */
 static int32_t argmax(const float *logits, int32_t n) {
+  enum { LANES = 8 };
+  float lane_max[LANES];
+  int32_t lane_at[LANES];
+  for (int l = 0; l < LANES; l++) {
+    lane_max[l] = -INFINITY;
+    lane_at[l] = -1; /* nothing above -inf seen */
+  }
+  int32_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int l = 0; l < LANES; l++)
+      if (logits[i + l] > lane_max[l]) {
+        lane_max[l] = logits[i + l];
+        lane_at[l] = i + l;
+      }
   int32_t best = 0;
-  for (int32_t i = 1; i < n; i++)
-    if (logits[i] > logits[best]) best = i;
+  float best_value = logits[0];
+  for (int l = 0; l < LANES; l++)
+    if (lane_at[l] >= 0 && (lane_max[l] > best_value || (lane_max[l] == best_value && lane_at[l] < best))) {
+      best_value = lane_max[l];
+      best = lane_at[l];
+    }
+  for (; i < n; i++)
+    if (logits[i] > best_value) {
+      best_value = logits[i];
+      best = i;
+    }
   return best;
 }
 
