@@ -302,6 +302,9 @@ std::shared_ptr<Device> Device::open(std::string& why) {
   {  // optional: doubles make RoPE angles exact at any position
     auto probe = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
     api->vkGetPhysicalDeviceFeatures2(d->physical_, &probe);
+    // ZEROWASM_VULKAN_NO_F64 (tests): run as a device without doubles (lavapipe has them,
+    // many GPUs do not), so the float-pair RoPE shader is tested too.
+    if (env_flag("ZEROWASM_VULKAN_NO_F64")) probe.features.shaderFloat64 = VK_FALSE;
     d->has_f64_ = probe.features.shaderFloat64 == VK_TRUE;
     f2.features.shaderFloat64 = probe.features.shaderFloat64;
   }
@@ -389,7 +392,7 @@ uint32_t Device::memory_type(uint32_t type_bits, VkMemoryPropertyFlags flags) co
 std::string Device::describe() const {
   std::string s = name_ + " (" + type_text(type_) + ", Vulkan " + version_text(api_version_) + ", " + driver_ +
                   "; import alignment " + std::to_string(import_alignment_) + " B, max allocation " +
-                  std::to_string(max_allocation_ >> 20) + " MiB)";
+                  std::to_string(max_allocation_ >> 20) + " MiB" + (has_f64_ ? "" : ", no f64") + ")";
   ValidationLog& log = validation_log();
   s += validation_ ? "; validation on: " + std::to_string(log.count.load()) + " messages"
                    : "; validation off";

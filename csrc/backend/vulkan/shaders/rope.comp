@@ -1,14 +1,15 @@
 // zw.rope over x [rows, heads, head_dim], one invocation per rotated pair.
 // With -DZW_ROPE_F64 (devices with shaderFloat64) freqs holds doubles and the
 // angle is formed and reduced mod 2*pi in double: exact to f32 rounding at any
-// position. Precision without doubles (fma must be fused for the full accuracy:
-// a driver that splits it loses ~pos * 6e-8 rad): the host sends each frequency as a float pair
+// position. Without doubles the host sends each frequency as a float pair
 // hi + lo (computed in double); pos * (hi + lo) is formed as an unevaluated
-// sum (fma gives pos * hi's rounding error exactly) and the nearest multiple
-// of 2*pi is removed in two parts, so cos/sin see the angle within ~1e-7 rad
-// for any position below 2^24. zw.rope_factors divides each frequency by its
-// factor (guest memory) before that, as a float pair too. Exact aliasing out == x
-// is safe (each pair is read, then written, by one invocation; pairs are disjoint).
+// sum and the nearest multiple of 2*pi is removed in two parts, so cos/sin see
+// the angle within ~1e-7 rad for any position below 2^24. The products' rounding
+// errors come from Dekker's exact product (two_prod), not from fma: a driver may
+// split fma into a multiply and an add (lavapipe does), which loses ~pos * 6e-8 rad.
+// zw.rope_factors divides each frequency by its factor (guest memory) before
+// that, as a float pair too. Exact aliasing out == x is safe (each pair is read,
+// then written, by one invocation; pairs are disjoint).
 #version 460
 #include "common.glsl"
 
@@ -48,12 +49,32 @@ vec2 zw_cos_sin(float r) {
   return vec2(s, -c);
 }
 
+// a * b = p + e exactly (Dekker: each factor split into 12-bit halves whose
+// products are exact; no fma needed, `precise` keeps the compiler from fusing or
+// reordering). |a|, |b| < 2^100 here, so nothing overflows.
+void two_prod(float a, float b, out float p, out float e) {
+  precise float prod = a * b;
+  precise float ca = 4097.0 * a;
+  precise float ah = ca - (ca - a);
+  precise float al = a - ah;
+  precise float cb = 4097.0 * b;
+  precise float bh = cb - (cb - b);
+  precise float bl = b - bh;
+  precise float err = ((ah * bh - prod) + ah * bl + al * bh) + al * bl;
+  p = prod;
+  e = err;
+}
+
 vec2 rope_cos_sin(float pos, float f_hi, float f_lo) {
-  precise float a_hi = pos * f_hi;
-  precise float a_lo = fma(pos, f_hi, -a_hi) + pos * f_lo;
+  float a_hi, a_err;
+  two_prod(pos, f_hi, a_hi, a_err);
+  precise float a_lo = a_err + pos * f_lo;  // a_hi + a_lo ~ pos * (f_hi + f_lo)
   float turns = roundEven(a_hi * ZW_INV_TWO_PI);
-  precise float r = fma(-turns, ZW_TWO_PI_HI, a_hi);
-  r = fma(-turns, ZW_TWO_PI_LO, r) + a_lo;
+  float t_hi, t_err;
+  two_prod(turns, ZW_TWO_PI_HI, t_hi, t_err);
+  // a_hi - t_hi is exact: turns >= 1 puts them within a factor of 2 (Sterbenz).
+  precise float r = (a_hi - t_hi) - t_err;
+  r = (r - turns * ZW_TWO_PI_LO) + a_lo;
   return zw_cos_sin(r);
 }
 
@@ -81,7 +102,9 @@ void main() {
     if (p.factors != 0ul) {  // (hi + lo) / factor as a pair: the quotient and its remainder's share
       float factor = F32(p.factors).v[i];
       precise float q = f_hi / factor;
-      precise float rem = fma(-q, factor, f_hi) + f_lo;
+      float qf, qf_err;
+      two_prod(q, factor, qf, qf_err);
+      precise float rem = ((f_hi - qf) - qf_err) + f_lo;  // f_hi - qf exact: qf ~ f_hi
       f_hi = q;
       f_lo = rem / factor;
     }
