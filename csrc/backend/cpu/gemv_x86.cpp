@@ -214,22 +214,25 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
   }
 }
 
-// One row of A (decode) against Q8_0/Q4_0/Q4_1/Q5_0: the quants stay
-// integers. Once per call, each block of 32 values of A splits exactly
-// enough into a power-of-two scale and two int16 pieces,
+// One row of A (decode) against Q8_0/Q4_0/Q4_1/Q5_0 (and Q4_K, below): the
+// quants stay integers. Once per call, each block of 32 values of A splits
+// into a power-of-two scale and two int16 pieces,
 //   a = 2^(e-14) * (hi + lo * 2^-15),  max |a| of the block < 2^e,
 // |hi|, |lo| <= 2^14, which is a to within 2^-29 of the block's max (f32
 // keeps 2^-24 of each value: this is no activation quantization). Per block
 // of B, vpmaddwd of the int16 quants with hi and with lo gives exact int32
-// sums, converted once (2 converts instead of 4 and 2 widenings instead of
-// 4), and d * 2^(e-14) * (H + L * 2^-15) is one FMA. Measured single-thread
-// (bench/quant_gemv_ab.cpp): 1.11-1.19x on all four formats and decode
-// shapes, the 178 MB Q8_0 output head included. With two or more rows of A,
-// each row pays its own 4 vpmaddwd, so there the f32 path above is as fast
-// or faster (measured 0.91-1.03x): those keep it. A block whose max is not
-// finite or outside [2^-60, 2^60] (zero blocks excepted), so that the pieces
-// or d * 2^(e-14) could lose bits, sends the whole call to the f32 path,
-// which also keeps NaN and inf propagating exactly as before.
+// sums (|q * hi| summed over 32 values < 2^27), converted once, and
+// d * 2^(e-14) * (H + L * 2^-15) is one FMA. Against the f32 path that is 2
+// widenings and 2 converts per block instead of 4 and 4, for 4 vpmaddwd and
+// 2 adds, and Q4_0/Q5_0's offsets fold into the quants (no sum-of-A term
+// to cancel). Measured single-thread (bench/quant_gemv_ab.cpp, Zen 3):
+// 1.09-1.23x on the decode shapes, the 170 MiB Q8_0 output head included.
+// With two or more rows of A each row pays its own 4 vpmaddwd, and there the
+// f32 path is as fast or faster (0.91-1.03x): those keep it. So does Q6_K:
+// its scale per 16 values splits H and L in two, which eats the gain.
+// A block whose max is not finite or outside [2^-60, 2^60] (zero blocks
+// excepted), where the pieces or d * 2^(e-14) could lose bits, sends the
+// whole call to the f32 path, which keeps NaN and inf propagating as before.
 struct GemvSplitA {};
 struct GemvSplitScale {};
 
@@ -320,6 +323,14 @@ ZW_AVX2 inline void block_quants16(const uint8_t* blk, __m256i& q0, __m256i& q1)
 
 ZW_AVX2 inline __m256i load_i16x16(const int16_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
+// H + L * 2^-15 (8 partial sums) for quants q0, q1 and A's split block at hl.
+ZW_AVX2 inline __m256 split_dot(__m256i q0, __m256i q1, const int16_t* hl) {
+  const __m256i H = _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl)), _mm256_madd_epi16(q1, load_i16x16(hl + 16)));
+  const __m256i L =
+      _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl + 32)), _mm256_madd_epi16(q1, load_i16x16(hl + 48)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(L), _mm256_set1_ps(0x1p-15f), _mm256_cvtepi32_ps(H));
+}
+
 // acc += d * 2^(e-14) * (H + L * 2^-15) for the block at blk and A's split
 // block at hl, sc; Q4_1 also corr += m * sum(a) (its min's term).
 template <DType T>
@@ -328,10 +339,7 @@ ZW_AVX2 inline void int_block(const uint8_t* blk, const int16_t* hl, const float
   _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
   __m256i q0, q1;
   block_quants16<T>(blk, q0, q1);
-  const __m256i H = _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl)), _mm256_madd_epi16(q1, load_i16x16(hl + 16)));
-  const __m256i L =
-      _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl + 32)), _mm256_madd_epi16(q1, load_i16x16(hl + 48)));
-  const __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(L), _mm256_set1_ps(0x1p-15f), _mm256_cvtepi32_ps(H));
+  const __m256 f = split_dot(q0, q1, hl);
   const __m128 dm = halves_at(blk);
   acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(dm, _mm_load_ss(sc))), f, acc);
   if constexpr (T == DType::q4_1) corr = _mm_fmadd_ss(_mm_movehdup_ps(dm), _mm_load_ss(asum), corr);
@@ -500,6 +508,46 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
   }
 }
 
+// Q4_K for one row of A on the int16 path (see int_rows; 1.17-1.23x): each
+// 32 bytes of quants widen to int16 once and give chunks 2p (low nibbles)
+// and 2p + 1; the A block scales fold into the chunk scales, 8 at a time.
+ZW_AVX2 bool q4k_int_rows(const float* a, const uint8_t* b, size_t row_bytes, int rows_b, int k, float* c,
+                          bool accumulate) {
+  const int supers = k / ZW_QK_K, nb = k / ZW_QBLOCK;
+  int16_t* hl = reinterpret_cast<int16_t*>(scratch_floats<GemvSplitA>(static_cast<size_t>(nb) * 32));
+  float* sc = scratch_floats<GemvSplitScale>(static_cast<size_t>(nb));
+  if (!split_a(a, k, hl, sc)) return false;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(nb));
+  block_sums<1>(a, k, k, asum);
+  for (int j = 0; j < rows_b; ++j) {
+    const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, corr = _mm256_setzero_ps();
+    for (int s = 0; s < supers; ++s, sb += ZW_Q4_K_BYTES) {
+      const __m128 dm = halves_at(sb);
+      const __m128i sm = k4_scales_mins(sb + 4);
+      const __m256 d = _mm256_broadcastss_ps(dm), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+      alignas(32) float ds[8];  // d * chunk scale * A block scale
+      _mm256_store_ps(ds, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))),
+                                        _mm256_loadu_ps(sc + 8 * s)));
+      const __m256 ms = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
+      corr = _mm256_fmadd_ps(ms, _mm256_loadu_ps(asum + 8 * s), corr);
+      const int16_t* h = hl + static_cast<size_t>(8 * s) * 64;
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; ++p) {
+        const __m256i w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 16 + 32 * p)));
+        const __m256i w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 32 + 32 * p)));
+        const __m256i low4 = _mm256_set1_epi16(0x0f);
+        const __m256 f0 = split_dot(_mm256_and_si256(w0, low4), _mm256_and_si256(w1, low4), h + 128 * p);
+        const __m256 f1 = split_dot(_mm256_srli_epi16(w0, 4), _mm256_srli_epi16(w1, 4), h + 128 * p + 64);
+        acc[0] = _mm256_fmadd_ps(_mm256_broadcast_ss(ds + 2 * p), f0, acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_broadcast_ss(ds + 2 * p + 1), f1, acc[1]);
+      }
+    }
+    store(c + j, hsum(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), corr)), accumulate);
+  }
+  return true;
+}
+
 template <int IA>
 ZW_AVX2 void rows_fixed(const float* a, size_t lda, const uint8_t* b, size_t row_bytes,
                         DType type, int rows_b, int k, float* c, size_t ldc, bool accumulate) {
@@ -520,6 +568,7 @@ ZW_AVX2 void rows_fixed(const float* a, size_t lda, const uint8_t* b, size_t row
       if (IA == 1 && int_rows<DType::q5_0>(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return quant_rows<IA, DType::q5_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_k:
+      if (IA == 1 && q4k_int_rows(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return kquant_rows<IA, DType::q4_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q5_k:
       return kquant_rows<IA, DType::q5_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
