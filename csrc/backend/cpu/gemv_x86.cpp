@@ -229,7 +229,8 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
 // 1.09-1.23x on the decode shapes, the 170 MiB Q8_0 output head included.
 // With two or more rows of A each row pays its own 4 vpmaddwd, and there the
 // f32 path is as fast or faster (0.91-1.03x): those keep it. So does Q6_K:
-// its scale per 16 values splits H and L in two, which eats the gain.
+// its scale per 16 values splits H and L in two, which eats the gain (Q5_K,
+// not tried, would take Q4_K's path plus its fifth bits).
 // A block whose max is not finite or outside [2^-60, 2^60] (zero blocks
 // excepted), where the pieces or d * 2^(e-14) could lose bits, sends the
 // whole call to the f32 path, which keeps NaN and inf propagating as before.
