@@ -9,7 +9,6 @@
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -242,6 +241,14 @@ ZW_AVX2 inline __m256i pack_i16(__m256i x, __m256i y) {
   return _mm256_permute4x64_epi64(_mm256_packs_epi32(x, y), 0xd8);
 }
 
+// 2^n for a normal float's exponent range (std::ldexp is a library call).
+inline float pow2(int n) {
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 // Splits row a into hl (per block: hi[32], lo[32]) and sc (per block:
 // 2^(e-14)). False if a block is out of range (see above).
 ZW_AVX2 bool split_a(const float* a, int k, int16_t* hl, float* sc) {
@@ -268,8 +275,8 @@ ZW_AVX2 bool split_a(const float* a, int k, int16_t* hl, float* sc) {
     const int biased = static_cast<int>(max_bits >> 23);
     if (biased < 127 - 60 || biased > 127 + 60) return false;
     const int e = biased - 126;  // max < 2^e
-    sc[b] = std::ldexp(1.0f, e - 14);
-    const __m256 up = _mm256_set1_ps(std::ldexp(1.0f, 14 - e)), two15 = _mm256_set1_ps(32768.0f);
+    sc[b] = pow2(e - 14);
+    const __m256 up = _mm256_set1_ps(pow2(14 - e)), two15 = _mm256_set1_ps(32768.0f);
     __m256i hi[4], lo[4];
     for (int t = 0; t < 4; ++t) {
       const __m256 y = _mm256_mul_ps(v[t], up);  // exact: a power of two, no under/overflow
