@@ -213,6 +213,178 @@ ZW_AVX2 void quant_rows(const float* a, size_t lda, const uint8_t* b, size_t row
   }
 }
 
+// One row of A (decode) against Q8_0/Q4_0/Q4_1/Q5_0 (and Q4_K, below): the
+// quants stay integers. Once per call, each block of 32 values of A splits
+// into a power-of-two scale and two int16 pieces,
+//   a = 2^(e-14) * (hi + lo * 2^-15),  max |a| of the block < 2^e,
+// |hi|, |lo| <= 2^14, which is a to within 2^-29 of the block's max (f32
+// keeps 2^-24 of each value: this is no activation quantization). Per block
+// of B, vpmaddwd of the int16 quants with hi and with lo gives exact int32
+// sums (|q * hi| summed over 32 values < 2^27), converted once, and
+// d * 2^(e-14) * (H + L * 2^-15) is one FMA. Against the f32 path that is 2
+// widenings and 2 converts per block instead of 4 and 4, for 4 vpmaddwd and
+// 2 adds, and Q4_0/Q5_0's offsets fold into the quants (no sum-of-A term
+// to cancel). Measured single-thread (bench/quant_gemv_ab.cpp, Zen 3):
+// 1.09-1.23x on the decode shapes, the 170 MiB Q8_0 output head included.
+// With two or more rows of A each row pays its own 4 vpmaddwd, and there the
+// f32 path is as fast or faster (0.91-1.03x): those keep it. So does Q6_K:
+// its scale per 16 values splits H and L in two, which eats the gain (Q5_K,
+// not tried, would take Q4_K's path plus its fifth bits).
+// A block whose max is not finite or outside [2^-60, 2^60] (zero blocks
+// excepted), where the pieces or d * 2^(e-14) could lose bits, sends the
+// whole call to the f32 path, which keeps NaN and inf propagating as before.
+struct GemvSplitA {};
+struct GemvSplitScale {};
+
+// The split costs about what the int16 path saves on ~50 B rows (measured at
+// k = 640 and 2048: 0.80-0.97x at 16-32 rows, 1.03-1.10x at 64): fewer rows
+// (a thread's chunk of a small matmul) stay on the f32 path.
+constexpr int kIntMinRows = 64;
+
+// packs_epi32 interleaves the 128-bit halves of its operands; the permute restores the order.
+ZW_AVX2 inline __m256i pack_i16(__m256i x, __m256i y) {
+  return _mm256_permute4x64_epi64(_mm256_packs_epi32(x, y), 0xd8);
+}
+
+// 2^n for a normal float's exponent range (std::ldexp is a library call).
+inline float pow2(int n) {
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Splits row a into hl (per block: hi[32], lo[32]) and sc (per block:
+// 2^(e-14)). False if a block is out of range (see above).
+ZW_AVX2 bool split_a(const float* a, int k, int16_t* hl, float* sc) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  for (int b = 0; b < k / ZW_QBLOCK; ++b) {
+    __m256 v[4], m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    for (int t = 0; t < 4; ++t) {
+      v[t] = _mm256_loadu_ps(a + b * ZW_QBLOCK + 8 * t);
+      m = _mm256_max_ps(m, _mm256_and_ps(v[t], abs_mask));  // drops NaN: checked apart
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[t], v[t], _CMP_UNORD_Q));
+    }
+    if (_mm256_movemask_ps(nan)) return false;
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const uint32_t max_bits = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_castps_si128(m4)));
+    int16_t* out = hl + b * 64;
+    if (max_bits == 0) {
+      std::memset(out, 0, 64 * sizeof(int16_t));
+      sc[b] = 0.0f;
+      continue;
+    }
+    const int biased = static_cast<int>(max_bits >> 23);
+    if (biased < 127 - 60 || biased > 127 + 60) return false;
+    const int e = biased - 126;  // max < 2^e
+    sc[b] = pow2(e - 14);
+    const __m256 up = _mm256_set1_ps(pow2(14 - e)), two15 = _mm256_set1_ps(32768.0f);
+    __m256i hi[4], lo[4];
+    for (int t = 0; t < 4; ++t) {
+      const __m256 y = _mm256_mul_ps(v[t], up);  // exact: a power of two, no under/overflow
+      const __m256 h = _mm256_round_ps(y, kRound);
+      hi[t] = _mm256_cvtps_epi32(h);
+      lo[t] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_sub_ps(y, h), two15), kRound));  // y - h exact
+    }
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out), pack_i16(hi[0], hi[1]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + 16), pack_i16(hi[2], hi[3]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + 32), pack_i16(lo[0], lo[1]));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + 48), pack_i16(lo[2], lo[3]));
+  }
+  return true;
+}
+
+// Q5_0's fifth bits and offset as int16: entry b holds, in lane l, 0 if bit
+// l of b is set, else -16 (q - 16 = low 4 bits + 16 * fifth bit - 16).
+alignas(16) constexpr auto kHigh16w = [] {
+  std::array<std::array<int16_t, 8>, 256> t{};
+  for (int b = 0; b < 256; ++b)
+    for (int l = 0; l < 8; ++l) t[b][l] = static_cast<int16_t>((b >> l) & 1 ? 0 : -16);
+  return t;
+}();
+
+ZW_AVX2 inline __m256i high16(uint8_t b0, uint8_t b1) {
+  const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(kHigh16w[b0].data()));
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(lo),
+                                 _mm_load_si128(reinterpret_cast<const __m128i*>(kHigh16w[b1].data())), 1);
+}
+
+// Block blk's 32 quants as int16, q0 = quants 0..15, q1 = 16..31: Q8_0, and
+// Q4_0 and Q5_0 with their offset (-8, -16) applied, signed; Q4_1 0..15.
+template <DType T>
+ZW_AVX2 inline void block_quants16(const uint8_t* blk, __m256i& q0, __m256i& q1) {
+  if constexpr (T == DType::q8_0) {
+    q0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+    q1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18)));
+  } else {
+    const uint8_t* qs = blk + (T == DType::q4_1 ? 4 : T == DType::q5_0 ? 6 : 2);
+    const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    q0 = _mm256_and_si256(w, _mm256_set1_epi16(0x0f));
+    q1 = _mm256_srli_epi16(w, 4);
+    if constexpr (T == DType::q5_0) {
+      q0 = _mm256_add_epi16(q0, high16(blk[2], blk[3]));
+      q1 = _mm256_add_epi16(q1, high16(blk[4], blk[5]));
+    } else if constexpr (T == DType::q4_0) {
+      q0 = _mm256_sub_epi16(q0, _mm256_set1_epi16(8));
+      q1 = _mm256_sub_epi16(q1, _mm256_set1_epi16(8));
+    }
+  }
+}
+
+ZW_AVX2 inline __m256i load_i16x16(const int16_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// H + L * 2^-15 (8 partial sums) for quants q0, q1 and A's split block at hl.
+ZW_AVX2 inline __m256 split_dot(__m256i q0, __m256i q1, const int16_t* hl) {
+  const __m256i H =
+      _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl)), _mm256_madd_epi16(q1, load_i16x16(hl + 16)));
+  const __m256i L =
+      _mm256_add_epi32(_mm256_madd_epi16(q0, load_i16x16(hl + 32)), _mm256_madd_epi16(q1, load_i16x16(hl + 48)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(L), _mm256_set1_ps(0x1p-15f), _mm256_cvtepi32_ps(H));
+}
+
+// acc += d * 2^(e-14) * (H + L * 2^-15) for the block at blk and A's split
+// block at hl, sc; Q4_1 also corr += m * sum(a) (its min's term).
+template <DType T>
+ZW_AVX2 inline void int_block(const uint8_t* blk, const int16_t* hl, const float* sc, const float* asum, __m256& acc,
+                              __m128& corr) {
+  _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes, _MM_HINT_T0);
+  __m256i q0, q1;
+  block_quants16<T>(blk, q0, q1);
+  const __m256 f = split_dot(q0, q1, hl);
+  const __m128 dm = halves_at(blk);
+  acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(dm, _mm_load_ss(sc))), f, acc);
+  if constexpr (T == DType::q4_1) corr = _mm_fmadd_ss(_mm_movehdup_ps(dm), _mm_load_ss(asum), corr);
+}
+
+// The int16 path for one row of A; false (nothing written) if A is out of its range.
+template <DType T>
+ZW_AVX2 bool int_rows(const float* a, const uint8_t* b, size_t row_bytes, int rows_b, int k, float* c,
+                      bool accumulate) {
+  constexpr int kBytes = kBlockBytes<T>;
+  const int nb = k / ZW_QBLOCK;
+  int16_t* hl = reinterpret_cast<int16_t*>(scratch_floats<GemvSplitA>(static_cast<size_t>(nb) * 32));
+  float* sc = scratch_floats<GemvSplitScale>(static_cast<size_t>(nb));
+  if (!split_a(a, k, hl, sc)) return false;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(nb));
+  if (T == DType::q4_1) block_sums<1>(a, k, k, asum);
+  for (int j = 0; j < rows_b; ++j) {
+    const uint8_t* row = b + static_cast<size_t>(j) * row_bytes;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};  // 2 alternate blocks: the FMA's latency chain
+    __m128 corr = _mm_setzero_ps();
+    int q = 0;
+    for (; q + 2 <= nb; q += 2)
+#pragma GCC unroll 2
+      for (int s = 0; s < 2; ++s)
+        int_block<T>(row + (q + s) * kBytes, hl + (q + s) * 64, sc + q + s, asum + q + s, acc[s], corr);
+    if (q < nb) int_block<T>(row + q * kBytes, hl + q * 64, sc + q, asum + q, acc[0], corr);
+    store(c + j, hsum(_mm256_add_ps(acc[0], acc[1])) + _mm_cvtss_f32(corr), accumulate);
+  }
+  return true;
+}
+
 // K-quants: a super-block's eight chunk scales (and mins) unpack to 8-wide
 // vectors with integer ops on the 12 packed bytes (as llama.cpp does), the
 // mins' term is one FMA with the chunks' sums of A, and the chunk loop is
@@ -350,22 +522,68 @@ ZW_AVX2 void kquant_rows(const float* a, size_t lda, const uint8_t* b, size_t ro
   }
 }
 
+// Q4_K for one row of A on the int16 path (see int_rows; 1.17-1.23x): each
+// 32 bytes of quants widen to int16 once and give chunks 2p (low nibbles)
+// and 2p + 1; the A block scales fold into the chunk scales, 8 at a time.
+ZW_AVX2 bool q4k_int_rows(const float* a, const uint8_t* b, size_t row_bytes, int rows_b, int k, float* c,
+                          bool accumulate) {
+  const int supers = k / ZW_QK_K, nb = k / ZW_QBLOCK;
+  int16_t* hl = reinterpret_cast<int16_t*>(scratch_floats<GemvSplitA>(static_cast<size_t>(nb) * 32));
+  float* sc = scratch_floats<GemvSplitScale>(static_cast<size_t>(nb));
+  if (!split_a(a, k, hl, sc)) return false;
+  float* asum = scratch_floats<GemvScratch>(static_cast<size_t>(nb));
+  block_sums<1>(a, k, k, asum);
+  for (int j = 0; j < rows_b; ++j) {
+    const uint8_t* sb = b + static_cast<size_t>(j) * row_bytes;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, corr = _mm256_setzero_ps();
+    for (int s = 0; s < supers; ++s, sb += ZW_Q4_K_BYTES) {
+      const __m128 dm = halves_at(sb);
+      const __m128i sm = k4_scales_mins(sb + 4);
+      const __m256 d = _mm256_broadcastss_ps(dm), dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+      alignas(32) float ds[8];  // d * chunk scale * A block scale
+      _mm256_store_ps(ds, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm))),
+                                        _mm256_loadu_ps(sc + 8 * s)));
+      const __m256 ms = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))));
+      corr = _mm256_fmadd_ps(ms, _mm256_loadu_ps(asum + 8 * s), corr);
+      const int16_t* h = hl + static_cast<size_t>(8 * s) * 64;
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; ++p) {
+        const __m256i w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 16 + 32 * p)));
+        const __m256i w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 32 + 32 * p)));
+        const __m256i low4 = _mm256_set1_epi16(0x0f);
+        const __m256 f0 = split_dot(_mm256_and_si256(w0, low4), _mm256_and_si256(w1, low4), h + 128 * p);
+        const __m256 f1 = split_dot(_mm256_srli_epi16(w0, 4), _mm256_srli_epi16(w1, 4), h + 128 * p + 64);
+        acc[0] = _mm256_fmadd_ps(_mm256_broadcast_ss(ds + 2 * p), f0, acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_broadcast_ss(ds + 2 * p + 1), f1, acc[1]);
+      }
+    }
+    store(c + j, hsum(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), corr)), accumulate);
+  }
+  return true;
+}
+
 template <int IA>
 ZW_AVX2 void rows_fixed(const float* a, size_t lda, const uint8_t* b, size_t row_bytes,
                         DType type, int rows_b, int k, float* c, size_t ldc, bool accumulate) {
+  const bool int16_path = IA == 1 && rows_b >= kIntMinRows;  // else, or if A is out of its range: f32
   switch (type) {
     case DType::f32:
     case DType::f16:
       return dense_rows<IA>(a, lda, b, row_bytes, type, rows_b, k, c, ldc, accumulate);
     case DType::q8_0:
+      if (int16_path && int_rows<DType::q8_0>(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return quant_rows<IA, DType::q8_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_1:
+      if (int16_path && int_rows<DType::q4_1>(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return quant_rows<IA, DType::q4_1>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_0:
+      if (int16_path && int_rows<DType::q4_0>(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return quant_rows<IA, DType::q4_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q5_0:
+      if (int16_path && int_rows<DType::q5_0>(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return quant_rows<IA, DType::q5_0>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q4_k:
+      if (int16_path && q4k_int_rows(a, b, row_bytes, rows_b, k, c, accumulate)) return;
       return kquant_rows<IA, DType::q4_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
     case DType::q5_k:
       return kquant_rows<IA, DType::q5_k>(a, lda, b, row_bytes, rows_b, k, c, ldc, accumulate);
