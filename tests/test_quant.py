@@ -20,10 +20,11 @@ import pytest
 import zerowasm
 from backends import OpTarget
 from ops_harness import Arena, harness_wat, rel_err
-from quant_blocks import NEW_QTYPES, QType, dequantize, random_rows
+from quant_blocks import ALL_QTYPES, NEW_QTYPES, QType, dequantize, random_rows
 
 F32_TOL = 1e-5
 QTYPES = pytest.mark.parametrize("q", NEW_QTYPES, ids=[q.name for q in NEW_QTYPES])
+EVERY_QTYPE = pytest.mark.parametrize("q", ALL_QTYPES, ids=[q.name for q in ALL_QTYPES])
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,44 @@ SHAPES = [(1, 37, 512), (3, 19, 256), (9, 37, 768), heavy(1, 640, 2048), heavy(7
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_matmul_matches_float64(inst: zerowasm.Instance, arena: Arena, q: QType, m: int, n: int, k: int) -> None:
     check_matmul(inst, arena, q, m, n, k, seed=q.code * 100 + m)
+
+
+def decode_a(rng: np.random.Generator, k: int, exponents: np.ndarray) -> np.ndarray:
+    """One row of A whose 32-value blocks are scaled by 10**exponents[b] (np.inf: a zero block)."""
+    a = rng.standard_normal(k)
+    for b, e in enumerate(exponents):
+        a[32 * b:32 * b + 32] = 0.0 if np.isinf(e) else a[32 * b:32 * b + 32] * 10.0**e
+    return a.astype(np.float32)
+
+
+@EVERY_QTYPE
+@pytest.mark.parametrize("case", ["wide_scales", "out_of_range_block", "nan"])
+def test_decode_row_with_any_block_scales(inst: zerowasm.Instance, arena: Arena, q: QType, case: str) -> None:
+    """One A row against >= 64 B rows (the CPU's decode GEMV splits each 32-value block of A
+    into a power-of-two scale and two int16 pieces): blocks of A from 1e-15 to 1e15 and zero
+    blocks stay within 1e-5 of float64; a block below 2^-60 (its exact-split range) still
+    does, by the f32 path; a NaN makes every output NaN, as in float64."""
+    rng = np.random.default_rng(q.code * 7 + len(case))
+    m, n, k = 1, 96, 512
+    exponents = rng.uniform(-15.0, 15.0, k // 32)
+    exponents[3] = np.inf  # a zero block
+    if case == "out_of_range_block":
+        exponents[5] = -25.0
+    a = decode_a(rng, k, exponents)
+    if case == "nan":
+        a[77] = np.nan
+    raw = random_rows(q, n, k, rng)
+    w = dequantize(q, raw, n, k).astype(np.float64)
+    pa, pb, pc = arena.put(a), arena.put(raw), arena.poisoned((m, n))
+    inst.exports.matmul(pa, pb, pc, m, n, k, q.code << 8)
+    got = arena.get(pc, (m, n))
+    if case == "nan":
+        assert np.isnan(got).all()
+        return
+    ref = a.astype(np.float64)[None, :] @ w.T
+    # Relative to each output's own scale: sum |a| |w| (cancellation makes the sum itself small).
+    bound = np.abs(a.astype(np.float64))[None, :] @ np.abs(w).T
+    assert np.all(np.abs(got - ref) <= F32_TOL * bound), float(np.max(np.abs(got - ref) / bound))
 
 
 @QTYPES
