@@ -123,6 +123,20 @@ inst.call("ready_spin")
 """
 
 
+def _signal_state(pid: int) -> str:
+    """The child's signal masks and its threads' states (Linux), for a hang's failure message."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        lines = [line for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+            stat = (task / "stat").read_text()
+            state = stat[stat.rindex(")") + 2:].split()[0]
+            lines.append(f"thread {task.name}: state {state}, wchan {(task / 'wchan').read_text()}")
+        return "; ".join(lines)
+    except OSError as e:
+        return f"(no /proc state: {e})"
+
+
 def _interrupt_after_ready(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -132,7 +146,11 @@ def _interrupt_after_ready(cmd: list[str]) -> tuple[subprocess.CompletedProcess[
         time.sleep(0.1)
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Seen once, on a heavily loaded machine, and not reproduced: say what the child was doing.
+            pytest.fail(f"no exit 10 s after SIGINT; child {_signal_state(proc.pid)}")
         took = time.perf_counter() - t0
     finally:
         proc.kill()
